@@ -43,6 +43,8 @@ class IndexConfig(Section):
     hnsw_ef_construction: int = Field(80, ge=8)
     hnsw_ef_search: int = Field(128, ge=8)
     chunk_size: int = Field(4096, ge=16, description="passages embedded per saved chunk")
+    # Check every index file against the manifest's sha256 when loading (sizes are always checked).
+    verify_checksums: bool = True
 
 
 class RetrievalConfig(Section):

@@ -1,11 +1,11 @@
 """citebot's exceptions. Each carries a message fit to show a user as it is.
 
-    CitebotError
-    ├── ConfigError            a setting is missing or invalid (names the key)
-    ├── IndexNotFoundError     no index built yet: run `citebot index`
-    ├── IndexMismatchError     the index on disk does not fit (other model, damaged, old format)
-    ├── BuildInProgressError   another build holds the lock
-    └── BuildError             a build failed; the previous index keeps serving
+CitebotError
+├── ConfigError            a setting is missing or invalid (names the key)
+├── IndexNotFoundError     no index built yet: run `citebot index`
+├── IndexMismatchError     the index on disk does not fit (other model, damaged, old format)
+├── BuildInProgressError   another build holds the lock
+└── BuildError             a build failed; the previous index keeps serving
 """
 
 from __future__ import annotations

@@ -6,12 +6,24 @@ so questions asked during a rebuild are answered from the index that is serving.
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from index.answering import answer_question
+from index.builder import build_index
 from index.config import AnswerConfig, CorpusConfig, IndexConfig, PassageConfig, RetrievalConfig
+from index.embedder import Embedder
+from index.errors import IndexNotFoundError
 from index.models import Answer, BuildProgress, BuildReport, Document
+from index.retriever import LoadedIndex
+from index.store import IndexLayout
+
+logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[BuildProgress], None]
 
@@ -44,7 +56,13 @@ class IndexInfo:
 
 
 class CitebotService:
-    """Answers questions from the live index and rebuilds it. Safe to call from several threads."""
+    """Answers questions from the live index and rebuilds it. Safe to call from several threads.
+
+    The model loads on first use. A build published by another process (`citebot index` while
+    the bot runs) is noticed within `RELOAD_CHECK_SECONDS` and swapped in.
+    """
+
+    RELOAD_CHECK_SECONDS = 2.0
 
     def __init__(
         self,
@@ -54,22 +72,69 @@ class CitebotService:
         retrieval: RetrievalConfig,
         answer: AnswerConfig,
     ) -> None:
-        raise NotImplementedError
+        self._corpus, self._passages, self._index_config = corpus, passages, index
+        self._retrieval, self._answer_config = retrieval, answer
+        self._layout = IndexLayout(index.path)
+        self._embedder: Embedder | None = None
+        self._embedder_lock = threading.Lock()
+        self._live: LoadedIndex | None = None
+        self._swap_lock = threading.Lock()
+        self._checked_at = 0.0
+
+    @classmethod
+    def from_config(cls, config: object) -> CitebotService:
+        """Build from any object with the core's sections (the app's AppConfig)."""
+        return cls(
+            config.corpus,  # type: ignore[attr-defined]
+            config.passages,  # type: ignore[attr-defined]
+            config.index,  # type: ignore[attr-defined]
+            config.retrieval,  # type: ignore[attr-defined]
+            config.answer,  # type: ignore[attr-defined]
+        )
 
     @property
     def index_dir(self) -> Path:
-        raise NotImplementedError
+        return self._index_config.path
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._embedder_lock:
+            if self._embedder is None:
+                self._embedder = Embedder(self._index_config)
+            return self._embedder
 
     def has_index(self) -> bool:
-        raise NotImplementedError
+        return self._layout.current_build() is not None
 
     def load(self) -> None:
         """Load the published index (raises IndexNotFoundError / IndexMismatchError)."""
-        raise NotImplementedError
+        loaded = LoadedIndex.open_current(self._index_config, self._index_config.verify_checksums)
+        with self._swap_lock:
+            self._live = loaded
+            self._checked_at = time.monotonic()
+
+    def live(self) -> LoadedIndex:
+        """The index serving now, reloaded if another process published a newer build."""
+        current = self._live
+        now = time.monotonic()
+        if current is None:
+            self.load()
+        elif now - self._checked_at > self.RELOAD_CHECK_SECONDS:
+            self._checked_at = now
+            target = self._layout.current_build()
+            if target is not None and target != current.build_dir.resolve():
+                logger.info("a newer build was published; loading it")
+                self.load()
+        if self._live is None:
+            raise IndexNotFoundError(f"no index at {self.index_dir} yet: run `citebot index`")
+        return self._live
 
     def answer(self, question: str, max_citations: int | None = None) -> Answer:
         """Answer one question (CPU work: call it off the event loop)."""
-        raise NotImplementedError
+        index = self.live()
+        return answer_question(
+            question, index, self.embedder, self._retrieval, self._answer_config, max_citations
+        )
 
     def rebuild(self, progress: ProgressCallback | None = None, full: bool = False) -> BuildReport:
         """Build incrementally under the build lock and swap the result in.
@@ -77,13 +142,42 @@ class CitebotService:
         Raises BuildInProgressError when another build runs, BuildError when it fails (the
         previous index keeps serving).
         """
-        raise NotImplementedError
+        report = build_index(
+            self._corpus, self._passages, self._index_config, lambda: self.embedder, progress, full
+        )
+        live = self._live
+        if live is None or live.build_id != report.build_id:
+            self.load()
+        return report
 
     def sources(self) -> list[SourceInfo]:
-        raise NotImplementedError
+        index = self.live()
+        return [
+            SourceInfo(a.doc_id, a.title, a.date, a.source, a.url, a.source_path, a.passages)
+            for a in index.articles.values()
+        ]
 
     def article(self, doc_id: str) -> Document | None:
-        raise NotImplementedError
+        index = self.live()
+        meta = index.articles.get(doc_id)
+        text = index.article_text(doc_id)
+        if meta is None or text is None:
+            return None
+        return Document(
+            meta.doc_id, meta.title, text, meta.source_path, meta.date, meta.source, meta.url
+        )
 
     def info(self) -> IndexInfo:
-        raise NotImplementedError
+        index = self.live()
+        manifest = index.manifest.data
+        size = sum(f["bytes"] for f in manifest["files"].values())
+        return IndexInfo(
+            build_id=index.build_id,
+            built_at=manifest["built_at"],
+            build_seconds=float(manifest["build_seconds"]),
+            articles=int(manifest["article_count"]),
+            passages=int(manifest["passage_count"]),
+            model=index.manifest.model,
+            index_type=str(manifest["index_type"]),
+            bytes_on_disk=size + os.path.getsize(index.build_dir / "manifest.json"),
+        )

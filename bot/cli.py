@@ -1,0 +1,182 @@
+"""The `citebot` command: index, ask, sources, serve.
+
+Standard output carries results only (with --json, nothing but JSON lines); progress bars,
+warnings and notices go to standard error. Exit codes: 0 done, 1 unexpected failure,
+2 bad usage or config, 3 no usable index, 4 a build failed or another build is running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from typing import TextIO
+
+from bot.config import AppConfig, load_config
+from bot.progress_bar import ProgressBar
+from bot.terminal_text import render_answer, render_build_report, render_sources
+from index.errors import (
+    BuildError,
+    BuildInProgressError,
+    CitebotError,
+    ConfigError,
+    IndexMismatchError,
+    IndexNotFoundError,
+)
+from index.service import CitebotService
+
+logger = logging.getLogger("citebot")
+
+TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
+EXIT_CODES: list[tuple[type[CitebotError], int]] = [
+    (ConfigError, 2),
+    (IndexNotFoundError, 3),
+    (IndexMismatchError, 3),
+    (BuildInProgressError, 4),
+    (BuildError, 4),
+]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _quiet_third_party_output()
+    args = _parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        config = load_config(args.config)
+        service = CitebotService.from_config(config)
+        return int(args.handler(args, config, service))
+    except CitebotError as error:
+        print(f"citebot: {error}", file=sys.stderr)
+        return next((code for kind, code in EXIT_CODES if isinstance(error, kind)), 1)
+    except KeyboardInterrupt:
+        print("citebot: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="citebot", description="Answers questions about news articles with cited quotes."
+    )
+    parser.add_argument("--config", help="config file (default: $CITEBOT_CONFIG or ./config.yaml)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail to stderr")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    index = commands.add_parser("index", help="build or update the index of the corpus")
+    index.add_argument("--full", action="store_true", help="re-embed everything")
+    index.set_defaults(handler=run_index)
+
+    ask = commands.add_parser("ask", help="answer a question with cited passages")
+    ask.add_argument("question", help='the question, or "-" to read one question per line')
+    ask.add_argument("--json", action="store_true", help="print one JSON object per answer")
+    ask.set_defaults(handler=run_ask)
+
+    sources = commands.add_parser("sources", help="list the indexed articles")
+    sources.add_argument("--json", action="store_true", help="print a JSON array")
+    sources.set_defaults(handler=run_sources)
+
+    serve = commands.add_parser(
+        "serve", help=f"run the Telegram bot (${TOKEN_ENV}); without a token, a terminal chat"
+    )
+    serve.set_defaults(handler=run_serve)
+    return parser
+
+
+def run_index(args: argparse.Namespace, config: AppConfig, service: CitebotService) -> int:
+    report = _build(service, full=args.full)
+    print(render_build_report(report))
+    return 0
+
+
+def run_ask(args: argparse.Namespace, config: AppConfig, service: CitebotService) -> int:
+    _ensure_index(service, rebuild_if_damaged=False)
+    questions = _read_questions(sys.stdin) if args.question == "-" else iter([args.question])
+    for question in questions:
+        answer = service.answer(question)
+        if args.json:
+            print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
+        else:
+            print(render_answer(answer, color=sys.stdout.isatty()), flush=True)
+    return 0
+
+
+def run_sources(args: argparse.Namespace, config: AppConfig, service: CitebotService) -> int:
+    _ensure_index(service, rebuild_if_damaged=False)
+    sources = service.sources()
+    if args.json:
+        print(json.dumps([vars(s) for s in sources], ensure_ascii=False, indent=1))
+    else:
+        print(render_sources(sources))
+    return 0
+
+
+def run_serve(args: argparse.Namespace, config: AppConfig, service: CitebotService) -> int:
+    # A bot should come up: a damaged index is rebuilt from the corpus (said on stderr).
+    _ensure_index(service, rebuild_if_damaged=True)
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        from bot.terminal import run_terminal_chat
+
+        print(
+            f"citebot: no {TOKEN_ENV} set, so this is a terminal chat that shows what the bot "
+            "would reply. Set the token to serve Telegram.",
+            file=sys.stderr,
+        )
+        return run_terminal_chat(config, service)
+    from bot.app import run_bot
+
+    return run_bot(config, service, token)
+
+
+def _ensure_index(service: CitebotService, rebuild_if_damaged: bool) -> None:
+    """Load the index; build it first when there is none yet (and say so)."""
+    try:
+        service.load()
+        return
+    except IndexNotFoundError:
+        print("citebot: no index yet, building it first…", file=sys.stderr)
+    except IndexMismatchError as error:
+        if not rebuild_if_damaged:
+            raise
+        print(f"citebot: {error}; rebuilding it now…", file=sys.stderr)
+        _build(service, full=True)
+        return
+    _build(service, full=False)
+
+
+def _build(service: CitebotService, full: bool):  # type: ignore[no-untyped-def]
+    with ProgressBar(sys.stderr) as bar:
+        report = service.rebuild(progress=bar.update, full=full)
+    for line in report.skipped:
+        logger.debug("skipped %s", line)
+    return report
+
+
+def _read_questions(stream: TextIO) -> Iterator[str]:
+    """One question per line, answered as it arrives (the model is loaded once)."""
+    return (line.strip() for line in stream if line.strip())
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s" if verbose else "citebot: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("httpx", "bm25s", "sentence_transformers", "faiss"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _quiet_third_party_output() -> None:
+    """Offline by design, and no library chatter on stdout."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""BM25 over the passages, with bm25s (sparse matrices on disk, memory-mapped when loading)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import Stemmer
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Stemmer.Stemmer:
+    return Stemmer.Stemmer("english")
+
+
+def tokenize(texts: Sequence[str]) -> list[list[str]]:
+    """Lower-cased, stop-word-free, Snowball-stemmed terms: the same for passages and questions."""
+    tokens = bm25s.tokenize(
+        list(texts), stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False
+    )
+    return [list(t) for t in tokens]
+
+
+class LexicalIndex:
+    """A BM25 index and what snippets need from it: each term's inverse document frequency."""
+
+    def __init__(self, model: bm25s.BM25) -> None:
+        self._model = model
+        self._vocab: dict[str, int] = model.vocab_dict
+        indptr = np.asarray(model.scores["indptr"])
+        self._doc_freq = np.diff(indptr)
+        self._docs = int(model.scores["num_docs"])
+
+    @classmethod
+    def build(cls, texts: Sequence[str]) -> LexicalIndex:
+        model = bm25s.BM25()
+        model.index(tokenize(texts), show_progress=False)
+        return cls(model)
+
+    @classmethod
+    def load(cls, directory: Path) -> LexicalIndex:
+        return cls(bm25s.BM25.load(str(directory), mmap=True, show_progress=False))
+
+    def save(self, directory: Path) -> None:
+        self._model.save(str(directory), show_progress=False)
+
+    def search(self, terms: list[str], k: int) -> list[tuple[int, float]]:
+        """Top-k (row, BM25 score) pairs with a score above zero."""
+        known = [t for t in terms if t in self._vocab]
+        if not known or self._docs == 0:
+            return []
+        rows, scores = self._model.retrieve(
+            [known], k=min(k, self._docs), show_progress=False, n_threads=1
+        )
+        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if s > 0]
+
+    def idf(self, term: str) -> float:
+        """Inverse document frequency of a stemmed term; unknown terms weigh as the rarest."""
+        token_id = self._vocab.get(term)
+        freq = int(self._doc_freq[token_id]) if token_id is not None else 0
+        return math.log(1 + (self._docs - freq + 0.5) / (freq + 0.5))

@@ -1,0 +1,80 @@
+"""Picks the sentence of a passage that best answers a question and quotes 1–3 whole sentences
+around it, within a character budget.
+
+Sentences are scored by the BM25 weight (IDF) of the question's terms they contain: it costs
+microseconds, where embedding every candidate sentence would cost more than the whole search.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from index.lexical import tokenize
+from index.passages import split_sentences
+
+MAX_SENTENCES = 3
+
+
+@dataclass(frozen=True)
+class Snippet:
+    text: str
+    highlight: tuple[int, int]  # the best sentence's span inside `text`
+    best_sentence: str
+    score: float  # summed IDF of question terms in the best sentence
+
+
+def make_snippets(
+    passages: list[str], question_terms: list[str], idf: Callable[[str], float], max_chars: int
+) -> list[Snippet]:
+    """One snippet per passage, with all sentences tokenized in a single call."""
+    sentence_texts: list[list[str]] = []
+    for text in passages:
+        sentence_texts.append(
+            [" ".join(text[s:e].split()) for s, e in split_sentences(text)] or [text]
+        )
+    flat = [sentence for sentences in sentence_texts for sentence in sentences]
+    flat_terms = tokenize(flat) if flat else []
+    wanted = {term: idf(term) for term in set(question_terms)}
+    snippets, cursor = [], 0
+    for sentences in sentence_texts:
+        terms = flat_terms[cursor : cursor + len(sentences)]
+        cursor += len(sentences)
+        scores = [sum(wanted.get(t, 0.0) for t in set(ts)) for ts in terms]
+        snippets.append(_quote(sentences, scores, max_chars))
+    return snippets
+
+
+def _quote(sentences: list[str], scores: list[float], max_chars: int) -> Snippet:
+    best = max(range(len(sentences)), key=lambda i: (scores[i], -i))
+    first = last = best
+    length = len(sentences[best])
+    while last - first + 1 < MAX_SENTENCES:
+        # Grow towards the neighbour that scores higher; the earlier one gives context on a tie.
+        options = []
+        if first > 0:
+            options.append((scores[first - 1], 1, first - 1))
+        if last + 1 < len(sentences):
+            options.append((scores[last + 1], 0, last + 1))
+        options = [o for o in options if length + 1 + len(sentences[o[2]]) <= max_chars]
+        if not options:
+            break
+        _, _, chosen = max(options)
+        length += 1 + len(sentences[chosen])
+        first, last = min(first, chosen), max(last, chosen)
+    before = " ".join(sentences[first:best])
+    start = len(before) + 1 if before else 0
+    text = " ".join(sentences[first : last + 1])
+    best_text = sentences[best]
+    if len(text) > max_chars:  # a single sentence longer than the budget
+        text = shorten(best_text, max_chars)
+        start, best_text = 0, text
+    return Snippet(text, (start, start + len(best_text)), best_text, scores[best])
+
+
+def shorten(text: str, max_chars: int) -> str:
+    """Cut at a word boundary and mark the cut with an ellipsis."""
+    if len(text) <= max_chars:
+        return text
+    cut = text[: max_chars - 1].rsplit(" ", 1)[0].rstrip(",;:")
+    return cut + "…"
