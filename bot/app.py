@@ -1,0 +1,182 @@
+"""Wires the Telegram bot together: the Application, its handlers and commands, and `run_bot`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from telegram import BotCommand, BotCommandScopeChat, LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
+from telegram.ext import AIORateLimiter, Application, ContextTypes, Defaults
+
+from bot.config import AppConfig
+from bot.context import STATE_KEY, BotState, CitebotContext
+from bot.feedback import FeedbackStore
+from bot.handlers import add_handlers
+from index.service import CitebotService
+
+logger = logging.getLogger(__name__)
+
+WEBHOOK_SECRET_ENV = "TELEGRAM_WEBHOOK_SECRET"
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+PUBLIC_COMMANDS = [
+    BotCommand("ask", "Ask a question about the news articles"),
+    BotCommand("sources", "List the articles I know"),
+    BotCommand("help", "How to ask me"),
+    BotCommand("start", "What I do"),
+]
+ADMIN_COMMANDS = [
+    BotCommand("reindex", "Re-read the articles folder and update the index"),
+    BotCommand("stats", "Questions, latency, feedback and index size"),
+]
+
+
+class FloodLimiter(AIORateLimiter):
+    """PTB's AIORateLimiter (flood limits, 429 retry_after honoured), minus the chat actions.
+
+    Telegram's limits count messages; queueing "typing…" behind them would only delay replies
+    (and a late one is worse than none), so those go straight out.
+    """
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, Any]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> Any:
+        if endpoint == "sendChatAction":
+            return await callback(*args, **kwargs)
+        return await super().process_request(
+            callback, args, kwargs, endpoint, data, rate_limit_args
+        )
+
+
+def build_application(
+    config: AppConfig,
+    service: CitebotService,
+    token: str,
+    *,
+    base_url: str | None = None,
+    base_file_url: str | None = None,
+) -> Application:  # type: ignore[type-arg]
+    """The bot's Application, ready to initialize and start (polling or webhook)."""
+    state = BotState(config=config, service=service, feedback=FeedbackStore(config.feedback_db))
+    application = (
+        Application.builder()
+        .token(token)
+        .base_url(base_url or config.telegram.base_url)
+        .base_file_url(base_file_url or config.telegram.base_file_url)
+        .defaults(
+            Defaults(
+                parse_mode=ParseMode.HTML,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            )
+        )
+        .rate_limiter(FloodLimiter(max_retries=3))
+        .concurrent_updates(config.telegram.concurrent_updates)
+        .context_types(ContextTypes(context=CitebotContext))
+        .post_init(register_commands)
+        .post_shutdown(close_state)
+        .build()
+    )
+    application.bot_data[STATE_KEY] = state
+    add_handlers(application)
+    return application
+
+
+async def register_commands(application: Application) -> None:  # type: ignore[type-arg]
+    """setMyCommands: public commands for everyone, admin commands in each admin's chat."""
+    await application.bot.set_my_commands(PUBLIC_COMMANDS)
+    state: BotState = application.bot_data[STATE_KEY]
+    for admin_id in state.config.telegram.admins:
+        try:
+            await application.bot.set_my_commands(
+                PUBLIC_COMMANDS + ADMIN_COMMANDS, scope=BotCommandScopeChat(admin_id)
+            )
+        except BadRequest as error:
+            # Telegram knows the chat only once the admin has written to the bot.
+            logger.warning("admin commands not shown to %s yet: %s", admin_id, error.message)
+    logger.info(
+        "bot @%s ready; %d admin(s)", application.bot.username, len(state.config.telegram.admins)
+    )
+
+
+async def close_state(application: Application) -> None:  # type: ignore[type-arg]
+    state: BotState = application.bot_data[STATE_KEY]
+    state.feedback.close()
+
+
+def run_bot(
+    config: AppConfig, service: CitebotService, token: str, webhook_secret: str | None = None
+) -> int:
+    """Serve Telegram until stopped (long polling, or a webhook when `telegram.mode` says so).
+
+    Returns the exit code. The webhook secret comes from $TELEGRAM_WEBHOOK_SECRET unless given.
+    """
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs URLs, which hold the token
+    telegram = config.telegram
+    secret = ""
+    if telegram.mode == "webhook":
+        secret = (
+            webhook_secret if webhook_secret is not None else os.environ.get(WEBHOOK_SECRET_ENV, "")
+        )
+        problem = _webhook_problem(telegram.webhook_url, secret)
+        if problem:
+            print(f"citebot: {problem}", file=sys.stderr)
+            return 2
+    application = build_application(config, service, token)
+    try:
+        if telegram.mode == "webhook":
+            application.run_webhook(
+                listen=telegram.webhook_listen,
+                port=telegram.webhook_port,
+                url_path=telegram.webhook_path,
+                webhook_url=telegram.webhook_url,
+                secret_token=secret,
+                allowed_updates=Update.ALL_TYPES,
+            )
+        else:
+            application.run_polling(
+                allowed_updates=Update.ALL_TYPES, timeout=int(telegram.poll_timeout)
+            )
+    except InvalidToken:
+        print(
+            "citebot: Telegram rejected the bot token in $TELEGRAM_BOT_TOKEN "
+            "(check it with @BotFather)",
+            file=sys.stderr,
+        )
+        return 2
+    except NetworkError as error:
+        reason = str(error).replace(token, "<token>")
+        print(
+            f"citebot: cannot reach the Telegram Bot API at {telegram.base_url} ({reason})",
+            file=sys.stderr,
+        )
+        return 3
+    except TelegramError as error:
+        reason = str(error).replace(token, "<token>")
+        print(f"citebot: Telegram refused to start the bot ({reason})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _webhook_problem(webhook_url: str | None, secret: str) -> str | None:
+    if not secret:
+        return (
+            f"webhook mode needs ${WEBHOOK_SECRET_ENV} (Telegram's secret-token check); "
+            "refusing to start without it"
+        )
+    if not _SECRET_TOKEN.fullmatch(secret):
+        return f"${WEBHOOK_SECRET_ENV} may use only A-Z, a-z, 0-9, _ and - (1–256 characters)"
+    if not webhook_url:
+        return "webhook mode needs telegram.webhook_url (the public https address Telegram calls)"
+    return None

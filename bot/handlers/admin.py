@@ -1,0 +1,123 @@
+"""Admin-only: /reindex, and article files sent in a private chat (saved, then indexed).
+
+Both run the build on a worker thread (the handlers are registered with block=False), edit one
+progress message as it goes, and report what changed; the live index keeps answering meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from telegram import Message, Update
+
+from bot.context import BotState, CitebotContext
+from bot.formatting import notices
+from bot.progress import ProgressMessage
+from bot.replies import reply
+from bot.uploads import (
+    UploadRejectedError,
+    check_content,
+    check_size,
+    safe_file_name,
+    save_atomically,
+)
+from index.errors import BuildInProgressError, CitebotError
+
+logger = logging.getLogger(__name__)
+
+
+async def reindex(update: Update, context: CitebotContext) -> None:
+    """/reindex (admins): incremental build; `/reindex full` re-embeds everything."""
+    message = update.effective_message
+    if message is None:
+        return
+    state = context.state
+    if not state.is_admin(update):
+        logger.warning(
+            "chat %s: /reindex refused for non-admin %s",
+            message.chat_id,
+            update.effective_user.id if update.effective_user else None,
+        )
+        await reply(message, notices.NOT_ADMIN)
+        return
+    if state.reindex_lock.locked():
+        await reply(message, notices.ALREADY_RUNNING)
+        return
+    full = (context.args or [""])[0].lower() == "full"
+    async with state.reindex_lock:
+        await rebuild_with_progress(message, state, full=full)
+
+
+async def upload(update: Update, context: CitebotContext) -> None:
+    """A document in a private chat: an admin's new article, checked, saved and indexed."""
+    message = update.effective_message
+    if message is None or message.document is None:
+        return
+    state = context.state
+    if not state.is_admin(update):
+        logger.warning(
+            "chat %s: file from non-admin %s refused",
+            message.chat_id,
+            update.effective_user.id if update.effective_user else None,
+        )
+        await reply(message, notices.UPLOAD_NOT_ADMIN)
+        return
+    if state.reindex_lock.locked():
+        await reply(message, notices.ALREADY_RUNNING + " Send the file again then.")
+        return
+    async with state.reindex_lock:
+        try:
+            file_name, data = await _fetch_checked(message, state)
+        except UploadRejectedError as rejection:
+            logger.info("chat %s: upload rejected: %s", message.chat_id, rejection)
+            await reply(message, notices.upload_rejected(str(rejection)))
+            return
+        await asyncio.to_thread(save_atomically, state.config.corpus.path, file_name, data)
+        logger.info("chat %s: saved upload %s (%d bytes)", message.chat_id, file_name, len(data))
+        await reply(message, notices.upload_saved(file_name, len(data)))
+        await rebuild_with_progress(message, state, full=False)
+
+
+async def _fetch_checked(message: Message, state: BotState) -> tuple[str, bytes]:
+    document = message.document
+    assert document is not None
+    max_bytes = int(state.config.telegram.max_upload_mb * 1_000_000)
+    file_name = safe_file_name(document.file_name)
+    check_size(document.file_size, max_bytes)
+    telegram_file = await document.get_file()
+    data = bytes(await telegram_file.download_as_bytearray())
+    check_size(len(data), max_bytes)
+    check_content(data, file_name)
+    return file_name, data
+
+
+async def rebuild_with_progress(message: Message, state: BotState, full: bool) -> None:
+    """Run the build off the event loop, showing progress, then its report or its error.
+
+    The caller holds `state.reindex_lock`.
+    """
+    shown = await reply(message, notices.progress_text(None))
+    progress = ProgressMessage(shown)
+    try:
+        report = await asyncio.to_thread(state.service.rebuild, progress.report, full)
+    except BuildInProgressError:
+        # Someone else (e.g. `citebot index` on the server) is building right now.
+        await progress.finish(notices.ALREADY_RUNNING)
+        return
+    except CitebotError as error:
+        logger.error("chat %s: reindex failed: %s", message.chat_id, error)
+        await progress.finish(notices.build_failed_text(str(error)))
+        return
+    except Exception:
+        await progress.finish(notices.build_failed_text("an unexpected error (see the log)"))
+        raise
+    logger.info(
+        "chat %s: reindex %s done: %d articles, %d passages in %.1f s",
+        message.chat_id,
+        report.build_id,
+        report.articles,
+        report.passages,
+        report.seconds,
+    )
+    await progress.finish(notices.report_text(report))

@@ -1,0 +1,104 @@
+"""/start, /help, /sources, /stats, hints for what the bot cannot read, and the group greeting."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from telegram import ChatMember, ChatMemberUpdated, Update
+from telegram.constants import ChatType
+
+from bot.context import BotState, CitebotContext
+from bot.formatting import notices
+from bot.replies import reply
+from index.errors import CitebotError
+from index.service import IndexInfo
+
+logger = logging.getLogger(__name__)
+
+
+async def start(update: Update, context: CitebotContext) -> None:
+    """/start: what the bot does and how to ask."""
+    if update.effective_message:
+        await reply(update.effective_message, notices.start_text(context.bot.username))
+
+
+async def help_command(update: Update, context: CitebotContext) -> None:
+    """/help: how to ask, leading with /ask and replies."""
+    if update.effective_message:
+        await reply(update.effective_message, notices.help_text(context.bot.username))
+
+
+async def sources(update: Update, context: CitebotContext) -> None:
+    """/sources: the articles in the live index, with dates."""
+    if update.effective_message is None:
+        return
+    try:
+        listed = await asyncio.to_thread(context.state.service.sources)
+    except CitebotError as error:
+        await reply(update.effective_message, notices.rejected_question(str(error)))
+        return
+    await reply(update.effective_message, notices.sources_text(listed))
+
+
+async def stats(update: Update, context: CitebotContext) -> None:
+    """/stats (admins): questions, not-found rate, latency, feedback and the index."""
+    message = update.effective_message
+    if message is None:
+        return
+    state = context.state
+    if not state.is_admin(update):
+        logger.warning(
+            "chat %s: /stats refused for non-admin %s",
+            message.chat_id,
+            update.effective_user.id if update.effective_user else None,
+        )
+        await reply(message, notices.NOT_ADMIN)
+        return
+    votes = await asyncio.to_thread(state.feedback.vote_counts)
+    info = await asyncio.to_thread(_index_info, state)
+    await reply(message, notices.stats_text(state.stats.snapshot(), votes, info))
+
+
+def _index_info(state: BotState) -> IndexInfo | None:
+    try:
+        return state.service.info()
+    except CitebotError:
+        return None
+
+
+async def unknown_command(update: Update, context: CitebotContext) -> None:
+    """A command the bot does not have, in a private chat."""
+    if update.effective_message:
+        await reply(update.effective_message, notices.UNKNOWN_COMMAND)
+
+
+async def non_text_hint(update: Update, context: CitebotContext) -> None:
+    """A photo, sticker or other non-text message in a private chat: a one-line hint."""
+    if update.effective_message:
+        await reply(update.effective_message, notices.NON_TEXT_HINT)
+
+
+def _is_present(member: ChatMember) -> bool:
+    if member.status in (ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMember.OWNER):
+        return True
+    return member.status == ChatMember.RESTRICTED and bool(getattr(member, "is_member", False))
+
+
+def joined_group(change: ChatMemberUpdated) -> bool:
+    """Whether this change of the bot's own membership is it being added to a group.
+
+    Promotions and other changes while already present are not, so the greeting comes once.
+    """
+    if change.chat.type not in (ChatType.GROUP, ChatType.SUPERGROUP):
+        return False
+    return not _is_present(change.old_chat_member) and _is_present(change.new_chat_member)
+
+
+async def greet_group(update: Update, context: CitebotContext) -> None:
+    """my_chat_member: greet a group once when the bot is added, saying how to ask."""
+    change = update.my_chat_member
+    if change is None or not joined_group(change):
+        return
+    logger.info("chat %s: added to group", change.chat.id)
+    await context.bot.send_message(change.chat.id, notices.group_greeting())

@@ -1,0 +1,34 @@
+"""The one error handler: log the failure first, with context, and keep the bot running."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.constants import ChatType
+from telegram.error import TelegramError
+
+from bot.context import CitebotContext
+from bot.formatting import notices
+
+logger = logging.getLogger(__name__)
+
+
+async def log_error(update: object, context: CitebotContext) -> None:
+    """Log the exception with the update id and chat id (never the text or the token)."""
+    update_id = update.update_id if isinstance(update, Update) else None
+    chat = update.effective_chat if isinstance(update, Update) else None
+    logger.error(
+        "update %s in chat %s failed",
+        update_id,
+        chat.id if chat else None,
+        exc_info=context.error,
+    )
+    # In a private chat the asker is told; in groups a stray error message would be noise.
+    message = update.effective_message if isinstance(update, Update) else None
+    if message is None or chat is None or chat.type != ChatType.PRIVATE:
+        return
+    try:
+        await message.reply_text(notices.SOMETHING_WRONG)
+    except TelegramError as error:
+        logger.warning("chat %s: could not report the failure: %s", chat.id, error)

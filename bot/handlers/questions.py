@@ -1,0 +1,120 @@
+"""Questions: private texts, /ask, group messages that address the bot, and edited questions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from telegram import Message, Update
+
+from bot.addressing import group_question, is_reply_to_bot, private_question
+from bot.addressing import question_after_command as command_question
+from bot.context import BotState, CitebotContext, asker_key
+from bot.formatting import notices
+from bot.formatting.answers import format_reply
+from bot.keyboards import answer_keyboard
+from bot.ratelimit import Verdict
+from bot.replies import reply, typing
+from index.errors import CitebotError
+from index.models import Answer
+
+logger = logging.getLogger(__name__)
+
+
+async def ask(update: Update, context: CitebotContext) -> None:
+    """/ask <question>, in any chat (PTB already skips /ask@some_other_bot)."""
+    message = update.effective_message
+    if message is None or not message.text:
+        return
+    question = command_question(message.text)
+    if not question:
+        await reply(message, notices.ask_usage(context.bot.username))
+        return
+    await answer_question(update, context, question)
+
+
+async def private_text(update: Update, context: CitebotContext) -> None:
+    """Any text in a private chat is a question (an edited one is answered again)."""
+    message = update.effective_message
+    if message is None or not message.text:
+        return
+    question = private_question(message.text, context.bot.username)
+    if not question:
+        await reply(message, notices.EMPTY_QUESTION_HINT)
+        return
+    await answer_question(update, context, question)
+
+
+async def group_text(update: Update, context: CitebotContext) -> None:
+    """A group message: answered only when it mentions the bot or replies to it."""
+    message = update.effective_message
+    if message is None or not message.text:
+        return
+    replies_to_bot = is_reply_to_bot(message, context.bot.id)
+    question = group_question(message.text, context.bot.username, replies_to_bot)
+    if question is None:
+        return
+    if not question:
+        await reply(message, notices.ask_usage(context.bot.username))
+        return
+    await answer_question(update, context, question)
+
+
+async def answer_question(update: Update, context: CitebotContext, question: str) -> None:
+    """Answer one question, within the asker's rate limit, with "typing…" shown meanwhile."""
+    message = update.effective_message
+    assert message is not None
+    state = context.state
+    verdict = state.limiter.check(asker_key(update))
+    if verdict is not Verdict.ALLOW:
+        logger.info(
+            "chat %s: rate limit (%s) for %s", message.chat_id, verdict.value, asker_key(update)
+        )
+        if verdict is Verdict.NOTIFY:
+            await reply(message, notices.RATE_LIMITED)
+        return
+    started = time.perf_counter()
+    shown = state.config.answer.max_citations
+    answer: Answer | None = None
+    async with typing(message):
+        try:
+            answer, build_id = await asyncio.to_thread(_answer, state, question, shown + 1)
+        except CitebotError as error:
+            logger.warning("chat %s: question not answered: %s", message.chat_id, error)
+            refusal = notices.rejected_question(str(error))
+    if answer is None:
+        await reply(message, refusal)
+        return
+    await _send_answer(message, state, question, answer, build_id, shown)
+    seconds = time.perf_counter() - started
+    state.stats.record(answer.found, seconds)
+    logger.info(
+        "chat %s: answered (found=%s, %d citations) in %.0f ms",
+        message.chat_id,
+        answer.found,
+        len(answer.citations),
+        seconds * 1000,
+    )
+
+
+async def _send_answer(
+    message: Message, state: BotState, question: str, answer: Answer, build_id: str, shown: int
+) -> None:
+    keyboard = None
+    if answer.found and answer.citations:
+        answer_id = await asyncio.to_thread(
+            state.feedback.record_answer,
+            message.chat_id,
+            question,
+            build_id,
+            answer.citations[0].doc_id,
+        )
+        keyboard = answer_keyboard(answer_id, shown if len(answer.citations) > shown else None)
+    await reply(message, format_reply(answer, shown), keyboard)
+
+
+def _answer(state: BotState, question: str, max_citations: int) -> tuple[Answer, str]:
+    """Runs on a worker thread: the answer and the id of the build that gave it."""
+    answer = state.service.answer(question, max_citations=max_citations)
+    return answer, state.service.info().build_id

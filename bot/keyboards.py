@@ -1,0 +1,87 @@
+"""The buttons under answers and article pages, and the short callback data they carry.
+
+callback_data is `<action>:<answer id>:<argument>` (Telegram allows 64 bytes): `m:12:3` more
+citations from the 4th, `a:12:0` open the article, `p:12:2` turn to page 3, `f:12:+` a vote.
+Anything else a client sends back parses to None and is answered as expired.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+
+class Action(enum.StrEnum):
+    MORE = "m"
+    ARTICLE = "a"
+    PAGE = "p"
+    VOTE = "f"
+
+
+@dataclass(frozen=True)
+class ButtonData:
+    """What a pressed button asks for. `argument` is an offset, a page index or a ±1 vote."""
+
+    action: Action
+    answer_id: int
+    argument: int
+
+    def encode(self) -> str:
+        if self.action is Action.VOTE:
+            argument = "+" if self.argument > 0 else "-"
+        else:
+            argument = str(self.argument)
+        return f"{self.action}:{self.answer_id}:{argument}"
+
+
+_DATA = re.compile(r"([mapf]):([1-9][0-9]{0,17}):([0-9]{1,4}|[+-])")
+
+
+def parse_button(data: object) -> ButtonData | None:
+    """The button's request, or None for anything this bot did not make."""
+    if not isinstance(data, str):
+        return None
+    match = _DATA.fullmatch(data)
+    if match is None:
+        return None
+    action, answer_id, argument = Action(match[1]), int(match[2]), match[3]
+    if (action is Action.VOTE) != (argument in ("+", "-")):
+        return None
+    value = (1 if argument == "+" else -1) if action is Action.VOTE else int(argument)
+    return ButtonData(action, answer_id, value)
+
+
+def _button(text: str, data: ButtonData) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text, callback_data=data.encode())
+
+
+def answer_keyboard(answer_id: int, more_from: int | None) -> InlineKeyboardMarkup:
+    """More (when there are further citations), Article, 👍 and 👎 under an answer."""
+    first_row = [_button("Article", ButtonData(Action.ARTICLE, answer_id, 0))]
+    if more_from is not None:
+        first_row.insert(0, _button("More", ButtonData(Action.MORE, answer_id, more_from)))
+    votes = [
+        _button("👍", ButtonData(Action.VOTE, answer_id, 1)),
+        _button("👎", ButtonData(Action.VOTE, answer_id, -1)),
+    ]
+    return InlineKeyboardMarkup([first_row, votes])
+
+
+def more_keyboard(answer_id: int, more_from: int | None) -> InlineKeyboardMarkup | None:
+    """The "More" button under a page of further citations, when there are still more."""
+    if more_from is None:
+        return None
+    return InlineKeyboardMarkup([[_button("More", ButtonData(Action.MORE, answer_id, more_from))]])
+
+
+def page_keyboard(answer_id: int, page: int, pages: int) -> InlineKeyboardMarkup | None:
+    """◀ / ▶ under an article page (none for a one-page article)."""
+    row = []
+    if page > 0:
+        row.append(_button("◀", ButtonData(Action.PAGE, answer_id, page - 1)))
+    if page < pages - 1:
+        row.append(_button("▶", ButtonData(Action.PAGE, answer_id, page + 1)))
+    return InlineKeyboardMarkup([row]) if row else None
