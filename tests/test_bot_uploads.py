@@ -1,0 +1,94 @@
+"""An admin's article file: which names, sizes and contents are accepted, and how it is saved."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.uploads import (
+    UploadRejectedError,
+    check_content,
+    check_size,
+    safe_file_name,
+    save_atomically,
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "saved_as"),
+    [
+        ("article.md", "article.md"),
+        ("News Today (2).TXT", "News Today (2).TXT"),
+        ("dir/sub/page.html", "page.html"),
+        ("C:\\Users\\me\\feed.jsonl", "feed.jsonl"),
+        ("статья.md", "статья.md"),
+        ("a..b.txt", "a..b.txt"),
+    ],
+)
+def test_safe_names_are_kept_without_directories(name: str, saved_as: str) -> None:
+    assert safe_file_name(name) == saved_as
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        None,
+        "",
+        "   ",
+        "../../etc/passwd.txt",
+        "..\\..\\evil.md",
+        "dir/../x.md",
+        ".hidden.md",
+        "nul\x00byte.md",
+        "new\nline.md",
+        "evil\u202egpj.md",
+        "report.pdf",
+        "script.py",
+        "noextension",
+        "a|b.md",
+        "what?.txt",
+        "README.md",
+        "x" * 200 + ".md",
+        "dir/",
+    ],
+)
+def test_unsafe_names_are_refused(name: str | None) -> None:
+    with pytest.raises(UploadRejectedError):
+        safe_file_name(name)
+
+
+def test_size_limit() -> None:
+    check_size(None, 100)
+    check_size(100, 100)
+    with pytest.raises(UploadRejectedError, match="limit"):
+        check_size(101, 100)
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "problem"),
+    [
+        (b"\xff\xfe\x00bad", "a.md", "UTF-8"),
+        (b"", "a.md", "empty"),
+        (b" \n\t\n", "a.txt", "empty"),
+        (b'{"text": "ok"}\nnot json\n', "a.jsonl", "line 2"),
+        (b'{"title": "no text"}\n', "a.jsonl", "text"),
+        (b"[1, 2]\n", "a.jsonl", "text"),
+    ],
+)
+def test_bad_content_is_refused(data: bytes, name: str, problem: str) -> None:
+    with pytest.raises(UploadRejectedError, match=problem):
+        check_content(data, name)
+
+
+def test_good_content_is_decoded() -> None:
+    assert check_content("\ufeffПривет".encode(), "a.md") == "Привет"
+    check_content(b'{"text": "ok", "title": "t"}\n\n{"text": "two"}\n', "a.jsonl")
+
+
+def test_saving_replaces_the_file_whole_and_leaves_no_temporary(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    save_atomically(corpus, "a.md", b"first")
+    target = save_atomically(corpus, "a.md", b"second")
+    assert target.read_bytes() == b"second"
+    assert [p.name for p in corpus.iterdir()] == ["a.md"]
