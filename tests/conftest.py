@@ -1,0 +1,1 @@
+from tests.bot_fixtures import *  # noqa: F403
