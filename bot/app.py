@@ -60,6 +60,14 @@ class FloodLimiter(AIORateLimiter):
         )
 
 
+class _StartupFailureFilter(logging.Filter):
+    """PTB logs a failed start (bad token, no network) with a long traceback; `run_bot` says
+    what went wrong in one line instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "(Bootstrap" not in record.getMessage()
+
+
 def build_application(
     config: AppConfig,
     service: CitebotService,
@@ -69,6 +77,8 @@ def build_application(
     base_file_url: str | None = None,
 ) -> Application:  # type: ignore[type-arg]
     """The bot's Application, ready to initialize and start (polling or webhook)."""
+    # httpx logs every request URL at INFO, and Bot API URLs contain the token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     state = BotState(config=config, service=service, feedback=FeedbackStore(config.feedback_db))
     application = (
         Application.builder()
@@ -122,7 +132,6 @@ def run_bot(
 
     Returns the exit code. The webhook secret comes from $TELEGRAM_WEBHOOK_SECRET unless given.
     """
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs URLs, which hold the token
     telegram = config.telegram
     secret = ""
     if telegram.mode == "webhook":
@@ -134,6 +143,7 @@ def run_bot(
             print(f"citebot: {problem}", file=sys.stderr)
             return 2
     application = build_application(config, service, token)
+    logging.getLogger("telegram.ext").addFilter(_StartupFailureFilter())
     try:
         if telegram.mode == "webhook":
             application.run_webhook(
