@@ -33,13 +33,36 @@ USER_ID = 2001
 OTHER_USER_ID = 2002
 
 
+LONG_ARTICLE_TITLE = "Vostochny cosmodrome: a year of construction, pad by pad"
+LONG_ARTICLE_QUESTION = "How is construction going at the Vostochny cosmodrome launch pads?"
+
+
 def copy_corpus(target: Path) -> Path:
-    """The five seed articles (not the README) in a folder of their own."""
+    """The five seed articles (not the README) plus one long article, in a folder of their own.
+
+    The long one (about 9,000 characters, on a topic of its own) is there so that "Article"
+    has more than one page to turn.
+    """
     target.mkdir(parents=True)
     for article in CORPUS.glob("*.md"):
         if article.name.lower() != "readme.md":
             shutil.copy(article, target / article.name)
+    (target / "vostochny-construction-report.md").write_text(long_article(), encoding="utf-8")
     return target
+
+
+def long_article() -> str:
+    paragraphs = [
+        f"Work on launch pad {n} at the Vostochny cosmodrome in the Amur region continued through "
+        f"the winter, the construction company said. Crews poured {n * 120} cubic metres of "
+        f"concrete for the pad's flame trench and installed {n + 3} of the planned service "
+        f"towers. Engineers said the cold, which reached minus {30 + n} degrees, slowed the "
+        f"welding of the fuel lines but did not stop it. Inspectors from the state commission "
+        f"visited pad {n} in the spring and asked for changes to the drainage system."
+        for n in range(1, 17)
+    ]
+    front = f'---\ntitle: "{LONG_ARTICLE_TITLE}"\ndate: 2022-03-05\nsource: "Test Wire"\n---\n'
+    return front + "\n\n".join(paragraphs) + "\n"
 
 
 def make_config(root: Path, **telegram: Any) -> AppConfig:

@@ -44,7 +44,7 @@ async def test_start_help_and_sources(bot: BotHarness) -> None:
     assert help_reply.text.startswith("How to ask me\n• In a group: /ask your question")
     assert "reply to one of my messages" in help_reply.text
     sources = await bot.ask(USER_ID, USER_ID, "/sources")
-    assert sources.text.startswith("Articles I know (5)")
+    assert sources.text.startswith("Articles I know (6)")
     for source in bot.service.sources():
         assert source.title in sources.text
     assert "2022-03-04" in sources.text

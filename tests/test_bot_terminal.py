@@ -43,5 +43,5 @@ def test_blank_lines_hints_and_quit(bot_config: AppConfig, bot_service: CitebotS
     code, shown = chat(bot_config, bot_service, "   \n/sources\nquit\nnever asked\n")
     assert code == 0
     assert "Send me a question" in shown
-    assert "Articles I know (5)" in shown
+    assert "Articles I know (6)" in shown
     assert "never asked" not in shown
