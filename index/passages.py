@@ -43,7 +43,7 @@ def _split_line(line: str, offset: int, spans: list[tuple[int, int]]) -> None:
         last_word = candidate.rsplit(None, 1)[-1] if candidate.strip() else ""
         if _is_abbreviation(last_word):
             continue
-        _add_span(line, offset, start, match.start(), spans)
+        _add_span(line, offset, start, match.start() + len(match.group().rstrip()), spans)
         start = match.end()
     _add_span(line, offset, start, len(line), spans)
 
