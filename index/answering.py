@@ -19,6 +19,9 @@ _LEADING_COMMAND = re.compile(r"^\s*/[A-Za-z0-9_]+(?:@[A-Za-z0-9_]+)?(?=\s|$)")
 _BOT_MENTION = re.compile(r"(?<![\w@])@[A-Za-z0-9_]*bot\b", re.IGNORECASE)
 _WORDLIKE = re.compile(r"\w")
 _NORMALISE = re.compile(r"[\W_]+")
+# Ten words in a row shared by two quotes make them the same quote; shorter runs ("Roscosmos
+# chief Dmitry Rogozin said") are shared by unrelated passages.
+QUOTE_RUN_WORDS = 10
 MAX_QUESTION_CHARS = 1000  # the model reads 256 word pieces; more only slows BM25 down
 
 
@@ -58,18 +61,26 @@ def answer_question(
 def _cite(
     hits: list[Hit], terms: list[str], index: LoadedIndex, config: AnswerConfig, limit: int
 ) -> list[Citation]:
-    """Quote the hits in rank order; a passage whose best sentence is already quoted (the same
-    quote carried by several articles) is merged into the earlier citation."""
+    """Quote the hits in rank order. A hit that repeats what an earlier citation shows (the same
+    quote carried by several articles) is merged into it and named in its `also_in`; a hit that
+    only repeats an overlapping sentence of the same article is dropped."""
     passages = [index.passage(hit.row) for hit in hits]
     snippets = make_snippets(
         [p["text"] for p in passages], terms, index.lexical.idf, config.snippet_max_chars
     )
     kept: list[tuple[Hit, dict, Snippet, list[str]]] = []
     for hit, passage, snippet in zip(hits, passages, snippets, strict=True):
-        key = _normalise(snippet.best_sentence)
-        earlier = next((k for k in kept if key and key in _normalise(k[1]["text"])), None)
+        doc_id = passage["doc_id"]
+        earlier = next(
+            (
+                k
+                for k in kept
+                if (k[1]["doc_id"] == doc_id and shares_quote(snippet.best_sentence, k[1]["text"]))
+                or (k[1]["doc_id"] != doc_id and shares_quote(snippet.text, k[2].text))
+            ),
+            None,
+        )
         if earlier is not None:
-            doc_id = passage["doc_id"]
             if doc_id != earlier[1]["doc_id"] and doc_id not in earlier[3]:
                 earlier[3].append(doc_id)
             continue
@@ -98,6 +109,19 @@ def _citation(
         score=hit.dense_score,
         passage_id=passage["id"],
         highlight=snippet.highlight,
+    )
+
+
+def shares_quote(text: str, other: str, run: int = QUOTE_RUN_WORDS) -> bool:
+    """Whether two texts share a run of `run` words (ignoring case and punctuation), or the
+    shorter one, if shorter than that, appears whole in the other."""
+    words, other_words = _normalise(text).split(), _normalise(other).split()
+    if min(len(words), len(other_words)) < run:
+        short, long = sorted((" ".join(words), " ".join(other_words)), key=len)
+        return bool(short) and f" {short} " in f" {long} "
+    grams = {tuple(words[i : i + run]) for i in range(len(words) - run + 1)}
+    return any(
+        tuple(other_words[i : i + run]) in grams for i in range(len(other_words) - run + 1)
     )
 
 

@@ -82,9 +82,9 @@ def split_passages(document: Document, config: PassageConfig) -> list[Passage]:
     first = 0
     while first < len(spans):
         last, total = first, 0
-        while last < len(spans) and (
-            total < config.min_words or total + words[last] <= config.max_words
-        ):
+        # Fill up to max_words; a sentence that would overflow starts the next passage, so a
+        # sentence longer than max_words stands alone instead of dragging neighbours along.
+        while last < len(spans) and (total == 0 or total + words[last] <= config.max_words):
             total += words[last]
             last += 1
         tail = sum(words[last:])
