@@ -11,7 +11,7 @@ import pytest
 
 from bot.config import AppConfig
 from index.service import CitebotService
-from tests.bot_fixtures import USER_ID, BotHarness, bot_story
+from tests.bot_fixtures import USER_ID, BotHarness, bot_story, new_emulator, running_bot
 
 QUESTION = "who will save the ISS from an uncontrolled deorbit?"
 READERS = range(3001, 3011)
@@ -116,3 +116,26 @@ async def test_a_failing_handler_is_logged_with_context_and_the_bot_keeps_going(
     assert bot.emu.token not in logged
     assert bot.emu.token.split(":")[1] not in logged
     assert secret_words not in logged
+
+
+async def test_a_user_who_blocked_the_bot_does_not_disturb_anyone_else(
+    bot_config: AppConfig, bot_service: CitebotService, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    emu = new_emulator()
+    await emu.start()
+    try:
+        async with running_bot(emu, bot_config, bot_service):
+            emu.user_sends(USER_ID, USER_ID, QUESTION)
+            emu.block_bot(USER_ID)
+            await emu.wait_until(lambda: bool(emu.rejections))
+            other = emu.user_sends(2002, 2002, QUESTION)
+            reply = await emu.wait_for_reply(2002, after=other)
+            assert "[1]" in reply.text
+    finally:
+        await emu.stop()
+    refused = {(r.method, r.params["chat_id"]) for r in emu.rejections}
+    assert ("sendMessage", str(USER_ID)) in refused
+    assert refused <= {("sendMessage", str(USER_ID)), ("sendChatAction", str(USER_ID))}
+    assert any(f"cannot write to chat {USER_ID}" in r.getMessage() for r in caplog.records)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

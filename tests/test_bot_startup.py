@@ -19,7 +19,7 @@ import pytest
 
 from bot.config import AppConfig
 from index.service import CitebotService
-from tests.bot_fixtures import USER_ID, new_emulator
+from tests.bot_fixtures import ADMIN_ID, USER_ID, new_emulator, running_bot
 from tests.telegram_emulator import BotAPIEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,3 +148,24 @@ async def test_webhook_mode_checks_telegrams_secret_token(
         _, stderr = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 0
     assert emu.token.split(":")[1] not in stderr.decode()
+
+
+async def test_an_admin_who_never_wrote_to_the_bot_does_not_stop_it(
+    bot_config: AppConfig, bot_service: CitebotService, caplog: pytest.LogCaptureFixture
+) -> None:
+    stranger = 4242  # an admin id with no private chat: Telegram says "chat not found"
+    telegram = bot_config.telegram.model_copy(update={"admins": (ADMIN_ID, stranger)})
+    config = bot_config.model_copy(update={"telegram": telegram})
+    emulator = new_emulator()
+    await emulator.start()
+    try:
+        async with running_bot(emulator, config, bot_service):
+            asked = emulator.user_sends(USER_ID, USER_ID, "who will save the ISS?")
+            assert "[1]" in (await emulator.wait_for_reply(USER_ID, after=asked)).text
+    finally:
+        await emulator.stop()
+    assert [(r.method, r.description) for r in emulator.rejections] == [
+        ("setMyCommands", "Bad Request: chat not found")
+    ]
+    assert f"chat:{ADMIN_ID}" in emulator.commands
+    assert any(f"admin commands not shown to {stranger}" in r.getMessage() for r in caplog.records)

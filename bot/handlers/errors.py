@@ -6,7 +6,7 @@ import logging
 
 from telegram import Update
 from telegram.constants import ChatType
-from telegram.error import TelegramError
+from telegram.error import Forbidden, TelegramError
 
 from bot.context import CitebotContext
 from bot.formatting import notices
@@ -18,12 +18,12 @@ async def log_error(update: object, context: CitebotContext) -> None:
     """Log the exception with the update id and chat id (never the text or the token)."""
     update_id = update.update_id if isinstance(update, Update) else None
     chat = update.effective_chat if isinstance(update, Update) else None
-    logger.error(
-        "update %s in chat %s failed",
-        update_id,
-        chat.id if chat else None,
-        exc_info=context.error,
-    )
+    chat_id = chat.id if chat else None
+    if isinstance(context.error, Forbidden):
+        # The user blocked the bot or removed it from the group: expected, nothing to fix.
+        logger.info("update %s: cannot write to chat %s: %s", update_id, chat_id, context.error)
+        return
+    logger.error("update %s in chat %s failed", update_id, chat_id, exc_info=context.error)
     # In a private chat the asker is told; in groups a stray error message would be noise.
     message = update.effective_message if isinstance(update, Update) else None
     if message is None or chat is None or chat.type != ChatType.PRIVATE:
@@ -31,4 +31,4 @@ async def log_error(update: object, context: CitebotContext) -> None:
     try:
         await message.reply_text(notices.SOMETHING_WRONG)
     except TelegramError as error:
-        logger.warning("chat %s: could not report the failure: %s", chat.id, error)
+        logger.warning("chat %s: could not report the failure: %s", chat_id, error)
