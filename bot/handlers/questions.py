@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 
-from telegram import Message, Update
+from telegram import Update
 
 from bot.addressing import group_question, is_reply_to_bot, private_question
 from bot.addressing import question_after_command as command_question
@@ -79,14 +79,18 @@ async def answer_question(update: Update, context: CitebotContext, question: str
     answer: Answer | None = None
     async with typing(message):
         try:
-            answer, build_id = await asyncio.to_thread(_answer, state, question, shown + 1)
+            answer, answer_id = await asyncio.to_thread(
+                _answer_and_record, state, message.chat_id, question, shown
+            )
         except CitebotError as error:
             logger.warning("chat %s: question not answered: %s", message.chat_id, error)
             refusal = notices.rejected_question(str(error))
     if answer is None:
         await reply(message, refusal)
         return
-    await _send_answer(message, state, question, answer, build_id, shown)
+    more_from = shown if len(answer.citations) > shown else None
+    keyboard = answer_keyboard(answer_id, more_from) if answer_id is not None else None
+    await reply(message, format_reply(answer, shown), keyboard)
     seconds = time.perf_counter() - started
     state.stats.record(answer.found, seconds)
     logger.info(
@@ -98,23 +102,14 @@ async def answer_question(update: Update, context: CitebotContext, question: str
     )
 
 
-async def _send_answer(
-    message: Message, state: BotState, question: str, answer: Answer, build_id: str, shown: int
-) -> None:
-    keyboard = None
-    if answer.found and answer.citations:
-        answer_id = await asyncio.to_thread(
-            state.feedback.record_answer,
-            message.chat_id,
-            question,
-            build_id,
-            answer.citations[0].doc_id,
-        )
-        keyboard = answer_keyboard(answer_id, shown if len(answer.citations) > shown else None)
-    await reply(message, format_reply(answer, shown), keyboard)
-
-
-def _answer(state: BotState, question: str, max_citations: int) -> tuple[Answer, str]:
-    """Runs on a worker thread: the answer and the id of the build that gave it."""
-    answer = state.service.answer(question, max_citations=max_citations)
-    return answer, state.service.info().build_id
+def _answer_and_record(
+    state: BotState, chat_id: int, question: str, shown: int
+) -> tuple[Answer, int | None]:
+    """Runs on a worker thread: the answer (one citation more than shown, to know whether
+    "More" has anything), stored with the build that gave it when it gets buttons."""
+    answer = state.service.answer(question, max_citations=shown + 1)
+    if not (answer.found and answer.citations):
+        return answer, None
+    build_id = state.service.info().build_id
+    doc_id = answer.citations[0].doc_id
+    return answer, state.feedback.record_answer(chat_id, question, build_id, doc_id)
