@@ -21,7 +21,7 @@ def render_answer(answer: Answer, color: bool = False) -> str:
         if citation.url:
             lines.append(f"    {citation.url}")
         if citation.also_in:
-            lines.append(f"    also in: {', '.join(citation.also_in)}")
+            lines.append(f"    also in: {'; '.join(citation.also_in_titles or citation.also_in)}")
     return "\n".join(lines)
 
 

@@ -109,6 +109,7 @@ def _citation(
         score=hit.dense_score,
         passage_id=passage["id"],
         highlight=snippet.highlight,
+        also_in_titles=tuple(index.articles[d].title for d in also_in),
     )
 
 

@@ -57,6 +57,8 @@ class Citation:
     passage_id: str = ""
     # (start, end) of the best-matching sentence inside `snippet`, for bolding it.
     highlight: tuple[int, int] = (0, 0)
+    # Titles of the `also_in` articles, in the same order, for people (the JSON keeps ids).
+    also_in_titles: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The public JSON shape of a citation (the CLI contract)."""

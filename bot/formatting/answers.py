@@ -76,7 +76,9 @@ def format_citation(number: int, citation: Citation) -> str:
     source_line = f"— <i>{title}</i>" + (f", {', '.join(meta)}" if meta else "")
     lines = [f"[{number}] “{snippet}”", source_line]
     if citation.also_in:
-        also_in = escape(truncate("; ".join(citation.also_in), ALSO_IN_MAX))
+        also_in = escape(
+            truncate("; ".join(citation.also_in_titles or citation.also_in), ALSO_IN_MAX)
+        )
         lines.append(f"also in: {also_in}")
     return "\n".join(lines)
 
