@@ -122,7 +122,7 @@ async def register_commands(application: Application) -> None:  # type: ignore[t
 
 async def close_state(application: Application) -> None:  # type: ignore[type-arg]
     state: BotState = application.bot_data[STATE_KEY]
-    state.feedback.close()
+    state.close()
 
 
 def run_bot(

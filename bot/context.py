@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from telegram import Update
 from telegram.ext import CallbackContext, ExtBot
@@ -19,6 +23,10 @@ from index.service import CitebotService
 logger = logging.getLogger(__name__)
 
 STATE_KEY = "citebot"
+# Answering is CPU work: one thread per core, first come first served. More threads would only
+# share the cores, so that every answer of a burst finished late instead of the first ones early.
+ANSWER_THREADS = max(2, os.cpu_count() or 2)
+T = TypeVar("T")
 
 # Telegram's account that stands in for anonymous group admins; it is never one of ours.
 GROUP_ANONYMOUS_BOT_ID = 1087968824
@@ -35,9 +43,21 @@ class BotState:
     limiter: UserRateLimiter = field(init=False)
     # Held while a reindex (or an upload and its reindex) runs; a second one is refused.
     reindex_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    answer_threads: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(ANSWER_THREADS, thread_name_prefix="answer")
+    )
 
     def __post_init__(self) -> None:
         self.limiter = UserRateLimiter(self.config.telegram.user_questions_per_minute)
+
+    async def off_loop(self, function: Callable[..., T], *args: Any) -> T:
+        """Run answering work on the answer threads, keeping the event loop free."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.answer_threads, functools.partial(function, *args))
+
+    def close(self) -> None:
+        self.answer_threads.shutdown(wait=False, cancel_futures=True)
+        self.feedback.close()
 
     def is_admin(self, update: Update) -> bool:
         """Whether a real user listed by numeric id in `telegram.admins` sent this update.

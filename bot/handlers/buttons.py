@@ -84,7 +84,7 @@ async def _show_more(
     wanted = min(offset + count, MAX_CITATIONS_IN_ALL)
     try:
         # The question is asked again: the index may have changed since (a reindex, a restart).
-        answer = await asyncio.to_thread(state.service.answer, record.question, wanted + 1)
+        answer = await state.off_loop(state.service.answer, record.question, wanted + 1)
     except CitebotError:
         return notices.EXPIRED
     if not answer.found:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
@@ -32,7 +31,7 @@ async def inline_query(update: Update, context: CitebotContext) -> None:
     results: list[InlineQueryResultArticle] = []
     if question and state.limiter.check(asker_key(update)) is Verdict.ALLOW:
         try:
-            answer = await asyncio.to_thread(
+            answer = await state.off_loop(
                 state.service.answer, question, state.config.answer.max_citations
             )
         except CitebotError as error:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
@@ -79,7 +78,7 @@ async def answer_question(update: Update, context: CitebotContext, question: str
     answer: Answer | None = None
     async with typing(message):
         try:
-            answer, answer_id = await asyncio.to_thread(
+            answer, answer_id = await state.off_loop(
                 _answer_and_record, state, message.chat_id, question, shown
             )
         except CitebotError as error:
