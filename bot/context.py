@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,9 +22,11 @@ from index.service import CitebotService
 logger = logging.getLogger(__name__)
 
 STATE_KEY = "citebot"
-# Answering is CPU work: one thread per core, first come first served. More threads would only
-# share the cores, so that every answer of a burst finished late instead of the first ones early.
-ANSWER_THREADS = max(2, os.cpu_count() or 2)
+# Answering is CPU work, done one question at a time, first come first served: the model
+# already spreads one question over every core, and the rest of answering holds the GIL. With 20
+# questions at once (bench/bot_latency.py, 2 cores) the median reply took 145-166 ms on one
+# thread and 180-207 ms on two, in alternating runs.
+ANSWER_THREADS = 1
 T = TypeVar("T")
 
 # Telegram's account that stands in for anonymous group admins; it is never one of ours.
