@@ -38,6 +38,9 @@ class TelegramConfig(Section):
     user_questions_per_minute: int = Field(12, ge=1)
     max_upload_mb: float = Field(5.0, gt=0)
     more_citations: int = Field(3, ge=1, le=10)
+    # "typing…" is shown when an answer takes longer than this (0: always). Telegram advises the
+    # action only for replies that take noticeable time; below it the reply itself arrives first.
+    typing_after_seconds: float = Field(0.3, ge=0, le=10)
 
 
 class AppConfig(BaseSettings):

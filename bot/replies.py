@@ -61,7 +61,9 @@ async def edit(
         await message.edit_text(to_plain(html), parse_mode=None, reply_markup=reply_markup)
 
 
-async def _send_typing(message: Message) -> None:
+async def _send_typing(message: Message, delay: float, sending: asyncio.Event) -> None:
+    await asyncio.sleep(delay)
+    sending.set()
     try:
         await message.reply_chat_action(ChatAction.TYPING)
     except TelegramError as error:
@@ -70,17 +72,23 @@ async def _send_typing(message: Message) -> None:
 
 
 @contextlib.asynccontextmanager
-async def typing(message: Message) -> AsyncIterator[None]:
-    """Shows "typing…" while the body runs.
+async def typing(message: Message, after: float) -> AsyncIterator[None]:
+    """Shows "typing…" if the body takes longer than `after` seconds.
 
-    The action is sent alongside the work rather than before it, so it costs no latency; it is
-    awaited (briefly) before the reply goes out, so a late "typing…" never follows the answer.
+    The action goes out alongside the work, so it costs the reply no time; one already on its way
+    is awaited (briefly) before the reply, so a late "typing…" never follows the answer.
     """
-    task = asyncio.create_task(_send_typing(message))
+    sending = asyncio.Event()
+    task = asyncio.create_task(_send_typing(message, after, sending))
     try:
         yield
     finally:
-        try:
-            await asyncio.wait_for(task, TYPING_WAIT_SECONDS)
-        except TimeoutError:
-            logger.info("chat %s: typing action still pending; replying anyway", message.chat_id)
+        if not sending.is_set():
+            task.cancel()  # the answer came first: no "typing…" at all
+        else:
+            try:
+                await asyncio.wait_for(task, TYPING_WAIT_SECONDS)
+            except TimeoutError:
+                logger.info(
+                    "chat %s: typing action still pending; replying anyway", message.chat_id
+                )

@@ -67,7 +67,12 @@ def long_article() -> str:
 
 def make_config(root: Path, **telegram: Any) -> AppConfig:
     """Settings for a bot over the corpus and index under `root`."""
-    settings: dict[str, Any] = {"admins": (ADMIN_ID,), "user_questions_per_minute": 30}
+    # typing_after_seconds=0: every answer shows "typing…", so stories can see it.
+    settings: dict[str, Any] = {
+        "admins": (ADMIN_ID,),
+        "user_questions_per_minute": 30,
+        "typing_after_seconds": 0,
+    }
     settings.update(telegram)
     return AppConfig(
         corpus=CorpusConfig(path=root / "corpus"),

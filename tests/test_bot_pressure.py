@@ -39,15 +39,17 @@ async def test_a_burst_of_429s_loses_and_duplicates_no_reply(bot: BotHarness) ->
     assert all("[1]" in bot.emu.messages_in(u)[0].text for u in READERS)
 
 
-def with_limit(config: AppConfig, per_minute: int) -> AppConfig:
-    telegram = config.telegram.model_copy(update={"user_questions_per_minute": per_minute})
+def with_telegram(config: AppConfig, **settings: object) -> AppConfig:
+    telegram = config.telegram.model_copy(update=settings)
     return config.model_copy(update={"telegram": telegram})
 
 
 async def test_a_spammer_gets_one_notice_not_silence_or_a_pile_of_replies(
     bot_config: AppConfig, bot_service: CitebotService
 ) -> None:
-    async with bot_story(with_limit(bot_config, 3), bot_service) as bot:
+    async with bot_story(
+        with_telegram(bot_config, user_questions_per_minute=3), bot_service
+    ) as bot:
         for _ in range(8):
             bot.emu.user_sends(USER_ID, USER_ID, QUESTION)
         await bot.emu.wait_until(lambda: len(bot.emu.messages_in(USER_ID)) >= 4, timeout=20)
@@ -67,6 +69,16 @@ async def test_a_failed_typing_action_never_loses_the_answer(bot: BotHarness) ->
     reply = await bot.ask(USER_ID, USER_ID, QUESTION)
     assert "[1]" in reply.text
     assert bot.emu.injected_failures == [("sendChatAction", 500)]
+
+
+async def test_a_quick_answer_comes_without_typing_by_default(
+    bot_config: AppConfig, bot_service: CitebotService
+) -> None:
+    config = with_telegram(bot_config, typing_after_seconds=0.3)  # the default
+    async with bot_story(config, bot_service) as bot:
+        reply = await bot.ask(USER_ID, USER_ID, QUESTION)
+        assert "[1]" in reply.text
+        assert bot.emu.chat_actions == []
 
 
 async def test_a_rejected_formatted_reply_is_resent_as_plain_text(bot: BotHarness) -> None:

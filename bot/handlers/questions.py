@@ -76,7 +76,7 @@ async def answer_question(update: Update, context: CitebotContext, question: str
     started = time.perf_counter()
     shown = state.config.answer.max_citations
     answer: Answer | None = None
-    async with typing(message):
+    async with typing(message, state.config.telegram.typing_after_seconds):
         try:
             answer, answer_id = await state.off_loop(
                 _answer_and_record, state, message.chat_id, question, shown
