@@ -95,17 +95,17 @@ class _Build:
         self.get_embedder = get_embedder
         self.progress = progress or (lambda _p: None)
         self.started = time.perf_counter()
+        self.embedded = 0  # passages embedded by this run (not resumed from saved chunks)
+        self.unreadable: dict[str, tuple[str, str]] = {}  # relpath -> (sha256, reason)
 
     def run(self, full: bool) -> BuildReport:
         serving, serving_dir = self._previous_build()
         previous, previous_dir = (None, None) if full else (serving, serving_dir)
         sources, skipped = scan_corpus(self.settings.corpus.path, self._max_bytes())
         old_sources = serving.sources if serving else {}
-        unchanged = previous is not None and {s.relpath: s.sha256 for s in sources} == {
-            name: info["sha256"] for name, info in old_sources.items()
-        }
-        if unchanged and previous is not None:
+        if previous is not None and _fingerprint(sources) == _fingerprint_of(previous):
             self.layout.remove_stale_staging(keep=None)
+            skipped = skipped + [u["reason"] for u in previous.data.get("unreadable", {}).values()]
             return self._report(
                 previous.build_id, previous, [], skipped, sources, old_sources, 0, True
             )
@@ -131,7 +131,7 @@ class _Build:
             skipped,
             sources,
             old_sources,
-            len(new_passages),
+            self.embedded,
         )
 
     def _max_bytes(self) -> int:
@@ -179,6 +179,7 @@ class _Build:
                 try:
                     plan = self._read_source(source)
                 except ArticleFileError as error:
+                    self.unreadable[source.relpath] = (source.sha256, f"{source.relpath}: {error}")
                     skipped.append(f"{source.relpath}: {error}")
                     logger.warning("skipped %s: %s", source.relpath, error)
                     continue
@@ -231,6 +232,7 @@ class _Build:
             vectors = _load_chunk(path, len(part))
             if vectors is None:
                 vectors = self.get_embedder().embed_passages([p["embed"] for p in part], advance)
+                self.embedded += len(part)
                 _save_chunk(path, vectors)
             else:
                 advance(len(part))
@@ -302,6 +304,10 @@ class _Build:
             "article_count": doc_row,
             "sources": sources,
             "skipped": skipped,
+            # Files that could not be read, by hash: an unchanged bad file is no reason to rebuild.
+            "unreadable": {
+                name: {"sha256": sha, "reason": why} for name, (sha, why) in self.unreadable.items()
+            },
         }
         write_manifest(work, data)
         return data
@@ -398,3 +404,16 @@ def _save_chunk(path: Path, vectors: np.ndarray) -> None:
     temporary = path.with_name(path.name + ".tmp.npy")
     np.save(temporary, vectors)
     temporary.replace(path)
+
+
+def _fingerprint(sources: list[SourceFile]) -> dict[str, str]:
+    return {source.relpath: source.sha256 for source in sources}
+
+
+def _fingerprint_of(manifest: Manifest) -> dict[str, str]:
+    """The corpus a build was made from: the files it indexed and the ones it could not read."""
+    files = {name: info["sha256"] for name, info in manifest.sources.items()}
+    files.update(
+        {name: info["sha256"] for name, info in manifest.data.get("unreadable", {}).items()}
+    )
+    return files
