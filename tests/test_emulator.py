@@ -34,6 +34,7 @@ from telegram.error import (
     EndPointNotFound,
     Forbidden,
     InvalidToken,
+    NetworkError,
     RetryAfter,
 )
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
@@ -174,6 +175,35 @@ async def test_fail_next_gives_retry_after_then_recovers(
     await bot.send_message(ALICE, "hi")
     assert emu.injected_failures == [("sendMessage", 429), ("sendMessage", 429)]
     assert emu.rejections == []
+
+
+async def test_a_dropped_connection_answers_nothing_and_carries_out_nothing(
+    bot: telegram.Bot, emu: BotAPIEmulator
+) -> None:
+    emu.fail_next("sendMessage", drop=True)
+    with pytest.raises(NetworkError, match="RemoteProtocolError"):
+        await bot.send_message(ALICE, "lost")
+    await bot.send_message(ALICE, "kept")
+    assert [m.text for m in emu.messages_in(ALICE)] == ["kept"]
+    assert emu.injected_failures == [("sendMessage", 0)]
+
+
+async def test_an_outage_keeps_pending_updates_and_the_port(
+    bot: telegram.Bot, emu: BotAPIEmulator
+) -> None:
+    port = emu.port
+    await emu.stop()
+    with pytest.raises(NetworkError, match="ConnectError"):
+        await bot.get_updates(timeout=0)
+    emu.user_sends(ALICE, ALICE, "sent while the bot could not reach Telegram")
+    emu.fail_next("getUpdates", count=5)
+    emu.clear_faults()
+    await emu.start(port=port)
+    (update,) = await bot.get_updates(timeout=1)
+    assert update.message.text == "sent while the bot could not reach Telegram"
+    started = asyncio.get_running_loop().time()
+    assert await bot.get_updates(offset=update.update_id + 1, timeout=0.3) == ()
+    assert asyncio.get_running_loop().time() - started >= 0.25  # long polls wait again
 
 
 async def test_get_updates_delivers_detected_entities_and_confirms(

@@ -44,14 +44,23 @@ class BotAPIEmulator:
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    async def start(self) -> BotAPIEmulator:
-        """Start serving on a random free loopback port."""
-        await self._server.start()
+    async def start(self, port: int | None = None) -> BotAPIEmulator:
+        """Start serving on a random free loopback port, or on `port`.
+
+        Users, chats and pending updates live on while the server is stopped, so stop() then
+        start(port=emu.port) is a network outage: updates sent meanwhile wait for the bot.
+        """
+        await self._server.start(port or 0)
         return self
 
     async def stop(self) -> None:
         """End pending long polls and stop the server."""
         await self._server.stop()
+
+    @property
+    def port(self) -> int | None:
+        """The port the server listens (or last listened) on."""
+        return self._server.port
 
     async def __aenter__(self) -> BotAPIEmulator:
         return await self.start()
@@ -209,9 +218,20 @@ class BotAPIEmulator:
         status: int = 429,
         retry_after: int = 1,
         description: str | None = None,
+        *,
+        drop: bool = False,
     ) -> None:
-        """Make the next `count` calls of `method` ("*" = any method) fail with `status`."""
-        self._server.fail_next(method, count, ApiError.injected(status, retry_after, description))
+        """Make the next `count` calls of `method` ("*" = any method) fail with `status`.
+
+        With drop=True the server closes the connection instead of answering (recorded in
+        injected_failures with status 0). Either way the call is not carried out.
+        """
+        error = ApiError.injected(status, retry_after, description)
+        self._server.fail_next(method, count, error, drop)
+
+    def clear_faults(self) -> None:
+        """Forget the failures fail_next asked for that have not happened yet."""
+        self._server.faults.clear()
 
     def set_latency(self, seconds: float) -> None:
         """Delay every API response by `seconds`."""

@@ -36,11 +36,13 @@ MAX_REQUEST_BYTES = 60 * 1024 * 1024  # above the 50 MB Telegram accepts for upl
 
 @dataclass
 class Fault:
-    """The next `remaining` calls of `method` ("*" = any) fail with this error."""
+    """The next `remaining` calls of `method` ("*" = any) fail with this error, or, with `drop`,
+    lose their connection before any answer (the call is not carried out either way)."""
 
     method: str
     remaining: int
     error: ApiError
+    drop: bool = False
 
 
 class ApiServer:
@@ -53,15 +55,21 @@ class ApiServer:
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
 
-    async def start(self) -> int:
-        """Listen on a free loopback port and return it."""
+    async def start(self, port: int = 0) -> int:
+        """Listen on a loopback port (a free one unless given) and return it.
+
+        Starting again on the port of a stopped server is how a test ends a network outage.
+        """
+        self.world.updates.reopen()
         app = web.Application(client_max_size=MAX_REQUEST_BYTES)
         app.router.add_route("*", "/bot{token}/{method}", self._handle_method)
         app.router.add_get("/file/bot{token}/{file_path:.+}", self._handle_file)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
+        # The port of a stopped server may still have connections in TIME_WAIT.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
         self.port = int(sock.getsockname()[1])
         await web.SockSite(self._runner, sock).start()
         logger.info("Bot API emulator listening on 127.0.0.1:%d", self.port)
@@ -74,16 +82,16 @@ class ApiServer:
             await self._runner.cleanup()
             self._runner = None
 
-    def fail_next(self, method: str, count: int, error: ApiError) -> None:
-        self.faults.append(Fault(method.lower(), count, error))
+    def fail_next(self, method: str, count: int, error: ApiError, drop: bool = False) -> None:
+        self.faults.append(Fault(method.lower(), count, error, drop))
 
-    def _take_fault(self, method: str) -> ApiError | None:
+    def _take_fault(self, method: str) -> Fault | None:
         for fault in self.faults:
             if fault.method in ("*", method) and fault.remaining > 0:
                 fault.remaining -= 1
                 if fault.remaining == 0:
                     self.faults.remove(fault)
-                return fault.error
+                return fault
         return None
 
     async def _handle_method(self, request: web.Request) -> web.Response:
@@ -101,9 +109,12 @@ class ApiServer:
             await asyncio.sleep(self.latency)
         fault = self._take_fault(method.lower())
         if fault is not None:
-            records.injected_failures.append((method, fault.status))
+            records.injected_failures.append((method, 0 if fault.drop else fault.error.status))
             records.notify()
-            return _error(fault)
+            if fault.drop and request.transport is not None:
+                # The client sees the connection close with no response at all.
+                request.transport.close()
+            return _error(fault.error)
         handler = HANDLERS.get(method.lower())
         if handler is None:
             records.add_rejection(method, params.printable(), "Not Found")

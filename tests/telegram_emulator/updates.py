@@ -69,6 +69,10 @@ class UpdateQueue:
         self._closing = True
         self._wake()
 
+    def reopen(self) -> None:
+        """Long polls wait again (the server was started again after a stop)."""
+        self._closing = False
+
     def _wake(self) -> None:
         self._wakeup.set()
         self._wakeup = asyncio.Event()
