@@ -1,21 +1,63 @@
-"""Sending replies: threaded to the asker, HTML with a plain-text fallback, typing as a courtesy."""
+"""Sending replies: threaded to the asker, HTML with a plain-text fallback, typing as a courtesy.
+
+A reply Telegram did not take (it answered with a server error, or the connection failed or
+closed before any answer) is sent again, a few times over about 15 seconds: long enough for a
+short outage, bounded so a handler never hangs. A reply that timed out is not sent again:
+Telegram had the request and has most likely delivered it, so a second copy would be a
+duplicate. (A 502 or a closed connection can, rarely, follow a delivery too; a rare duplicate
+is the price of not losing replies in the common case.)
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
+import httpx
 from telegram import InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.constants import ChatAction
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, NetworkError, TelegramError, TimedOut
 
 from bot.formatting.markup import to_plain
 
 logger = logging.getLogger(__name__)
 
 TYPING_WAIT_SECONDS = 2.0
+# Pauses before each further attempt at a send that was not delivered (15.5 s in all).
+RESEND_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
+# Failures before the request reached Telegram, or a connection closed with no answer at all
+# (in practice a kept-alive connection the server had already closed).
+_UNSENT_CAUSES = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
+                  httpx.RemoteProtocolError)  # fmt: skip
+T = TypeVar("T")
+
+
+def was_not_delivered(error: TelegramError) -> bool:
+    """Whether a failed call had no effect, so making it again should not duplicate it."""
+    if isinstance(error, TimedOut):
+        return isinstance(error.__cause__, _UNSENT_CAUSES)
+    if not isinstance(error, NetworkError) or isinstance(error, BadRequest):
+        return False  # refused for good (400, 403) or a 429 the rate limiter already retried
+    # No underlying transport error: Telegram itself answered with a server error (5xx).
+    return error.__cause__ is None or isinstance(error.__cause__, _UNSENT_CAUSES)
+
+
+async def _deliver(send: Callable[[], Awaitable[T]], chat_id: int) -> T:
+    """Make the call, and make it again while Telegram says it did not happen."""
+    for delay in (*RESEND_DELAYS, None):
+        try:
+            return await send()
+        except TelegramError as error:
+            if delay is None or not was_not_delivered(error):
+                raise
+            logger.warning(
+                "chat %s: not delivered (%s); trying again in %.1f s", chat_id, error, delay
+            )
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def _is_markup_rejection(error: BadRequest) -> bool:
@@ -32,15 +74,24 @@ async def reply(
     """
     threading = ReplyParameters(message_id=message.message_id, allow_sending_without_reply=True)
     try:
-        return await message.reply_text(html, reply_parameters=threading, reply_markup=reply_markup)
+        return await _deliver(
+            lambda: message.reply_text(html, reply_parameters=threading, reply_markup=reply_markup),
+            message.chat_id,
+        )
     except BadRequest as error:
         if not _is_markup_rejection(error):
             raise
         logger.warning(
             "chat %s: HTML reply rejected (%s); re-sending plain", message.chat_id, error.message
         )
-        return await message.reply_text(
-            to_plain(html), parse_mode=None, reply_parameters=threading, reply_markup=reply_markup
+        return await _deliver(
+            lambda: message.reply_text(
+                to_plain(html),
+                parse_mode=None,
+                reply_parameters=threading,
+                reply_markup=reply_markup,
+            ),
+            message.chat_id,
         )
 
 
@@ -49,7 +100,7 @@ async def edit(
 ) -> None:
     """Replace a message's text with HTML, falling back to plain text as `reply` does."""
     try:
-        await message.edit_text(html, reply_markup=reply_markup)
+        await _deliver(lambda: message.edit_text(html, reply_markup=reply_markup), message.chat_id)
     except BadRequest as error:
         if "not modified" in error.message.lower():
             return

@@ -113,7 +113,13 @@ async def test_a_failing_handler_is_logged_with_context_and_the_bot_keeps_going(
     bot: BotHarness, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    bot.emu.fail_next("sendMessage", count=1, status=500)
+    # A refusal that sending again cannot fix (a 5xx would be retried and delivered).
+    bot.emu.fail_next(
+        "sendMessage",
+        count=1,
+        status=400,
+        description="Bad Request: not enough rights to send text messages to the chat",
+    )
     secret_words = "my private question about the ISS deorbit"
     sent = bot.emu.user_sends(USER_ID, USER_ID, secret_words)
     apology = await bot.emu.wait_for_reply(USER_ID, after=sent)

@@ -6,7 +6,7 @@ import logging
 
 from telegram import Update
 from telegram.constants import ChatType
-from telegram.error import Forbidden, TelegramError
+from telegram.error import Forbidden, NetworkError, TelegramError, TimedOut
 
 from bot.context import CitebotContext
 from bot.formatting import notices
@@ -22,6 +22,15 @@ async def log_error(update: object, context: CitebotContext) -> None:
     if isinstance(context.error, Forbidden):
         # The user blocked the bot or removed it from the group: expected, nothing to fix.
         logger.info("update %s: cannot write to chat %s: %s", update_id, chat_id, context.error)
+        return
+    if update is None and isinstance(context.error, NetworkError):
+        # Fetching updates failed (Telegram unreachable or failing); polling tries again.
+        logger.warning("cannot fetch updates from Telegram: %s", context.error)
+        return
+    if isinstance(context.error, TimedOut):
+        # Telegram did not confirm in time but most likely delivered the reply: an apology
+        # would follow an answer the user already has.
+        logger.warning("update %s in chat %s: Telegram did not answer in time", update_id, chat_id)
         return
     logger.error("update %s in chat %s failed", update_id, chat_id, exc_info=context.error)
     # In a private chat the asker is told; in groups a stray error message would be noise.
