@@ -68,6 +68,26 @@ class _StartupFailureFilter(logging.Filter):
         return "(Bootstrap" not in record.getMessage()
 
 
+class TokenRedactor(logging.Filter):
+    """Replaces the bot token wherever a log record would show it (PTB's debug log prints the
+    Bot API URL, which contains it; so may an exception). Installed on the output handlers, it
+    covers every library's loggers, tracebacks included."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self._token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self._token in message:
+            record.msg, record.args = message.replace(self._token, "<token>"), ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = record.exc_text.replace(self._token, "<token>")
+        return True
+
+
 def build_application(
     config: AppConfig,
     service: CitebotService,
@@ -142,6 +162,8 @@ def run_bot(
         if problem:
             print(f"citebot: {problem}", file=sys.stderr)
             return 2
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(TokenRedactor(token))
     application = build_application(config, service, token)
     logging.getLogger("telegram.ext").addFilter(_StartupFailureFilter())
     try:

@@ -61,7 +61,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="citebot", description="Answers questions about news articles with cited quotes."
     )
     parser.add_argument("--config", help="config file (default: $CITEBOT_CONFIG or ./config.yaml)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail to stderr")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log more detail to stderr (-vv: debug)"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     index = commands.add_parser("index", help="build or update the index of the corpus")
@@ -159,9 +161,10 @@ def _read_questions(stream: TextIO) -> Iterator[str]:
     return (line.strip() for line in stream if line.strip())
 
 
-def _setup_logging(verbose: bool) -> None:
+def _setup_logging(verbose: int) -> None:
+    levels = (logging.WARNING, logging.INFO, logging.DEBUG)
     logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
+        level=levels[min(verbose, len(levels) - 1)],
         format="%(levelname)s %(name)s: %(message)s" if verbose else "citebot: %(message)s",
         stream=sys.stderr,
     )
