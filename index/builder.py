@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import secrets
 import shutil
 import time
@@ -76,10 +77,18 @@ def build_index(
         except CitebotError:
             raise
         except (OSError, ValueError, RuntimeError, MemoryError) as error:
-            logger.exception("build failed")
+            # The caller reports the error in one line; the traceback is for `citebot -vv`.
+            logger.debug("build failed", exc_info=True)
             raise BuildError(
-                f"the build failed and the previous index keeps serving: {error}"
+                f"the build failed and the previous index keeps serving: {_reason(error)}"
             ) from error
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, OSError) and error.errno is None:
+        # numpy reports a short write ("N requested and M written") without saying why.
+        return f"{error} (is the disk full?)"
+    return str(error)
 
 
 class _Build:
@@ -99,7 +108,7 @@ class _Build:
         self.unreadable: dict[str, tuple[str, str]] = {}  # relpath -> (sha256, reason)
 
     def run(self, full: bool) -> BuildReport:
-        serving, serving_dir = self._previous_build()
+        serving, serving_dir = self._previous_build(full)
         previous, previous_dir = (None, None) if full else (serving, serving_dir)
         sources, skipped = scan_corpus(self.settings.corpus.path, self._max_bytes())
         old_sources = serving.sources if serving else {}
@@ -137,7 +146,7 @@ class _Build:
     def _max_bytes(self) -> int:
         return int(self.settings.corpus.max_file_mb * 1_000_000)
 
-    def _previous_build(self) -> tuple[Manifest | None, Path | None]:
+    def _previous_build(self, full: bool) -> tuple[Manifest | None, Path | None]:
         """The serving build, if its vectors can be reused by this build's settings."""
         build_dir = self.layout.current_build()
         if build_dir is None:
@@ -145,7 +154,8 @@ class _Build:
         try:
             manifest = read_manifest(build_dir, verify_checksums=True)
         except (IndexMismatchError, IndexNotFoundError) as error:
-            logger.warning("rebuilding everything: %s", error)
+            if not full:  # a full build was asked for: nothing to warn about
+                logger.warning("rebuilding everything: %s", error)
             return None, None
         same_model = manifest.model == self.settings.index.model
         same_model = same_model and manifest.backend == resolve_backend(self.settings.index)
@@ -254,6 +264,7 @@ class _Build:
         vectors = np.lib.format.open_memmap(
             work / "vectors.npy", "w+", np.float32, (count, dimension)
         )
+        _allocate(work / "vectors.npy")
         old_vectors = np.load(previous_dir / "vectors.npy", mmap_mode="r") if previous_dir else None
         new_rows = _rows(new_chunks)
         sources: dict[str, Any] = {}
@@ -383,6 +394,16 @@ def _iter_passages(plans: list[_SourcePlan]) -> Iterator[dict[str, Any]]:
                 title = next(d["title"] for d in plan.documents if d["doc_id"] == record["doc_id"])
                 record["embed"] = embedding_text(title, record["text"])
             yield record
+
+
+def _allocate(path: Path) -> None:
+    """Reserve the disk blocks of a file that is written through a memory map.
+
+    A memory-mapped write that finds the disk full kills the process with SIGBUS (the whole
+    bot, during /reindex); reserved up front, a full disk is an OSError the build reports.
+    """
+    with open(path, "r+b") as handle:
+        os.posix_fallocate(handle.fileno(), 0, os.fstat(handle.fileno()).st_size)
 
 
 def _rows(chunks: list[np.ndarray]) -> Iterator[np.ndarray]:
