@@ -61,8 +61,8 @@ class BotHome:
             telegram=TelegramConfig(admins=self.admins),
         )
 
-    def env(self, emu: BotAPIEmulator, **extra: str) -> dict[str, str]:
-        """The environment of `citebot serve` (or `citebot index`) for this home."""
+    def env(self, emu: BotAPIEmulator | None = None, **extra: str) -> dict[str, str]:
+        """The environment of `citebot serve` against `emu` (or of `citebot index`)."""
         config_file = self.root / "config.yaml"
         if not config_file.exists():
             config_file.write_text("{}\n", encoding="utf-8")
@@ -72,11 +72,14 @@ class BotHome:
             CITEBOT_CONFIG=str(config_file),
             CITEBOT_CORPUS__PATH=str(self.corpus),
             CITEBOT_INDEX__PATH=str(self.index),
-            CITEBOT_TELEGRAM__BASE_URL=emu.base_url,
-            CITEBOT_TELEGRAM__BASE_FILE_URL=emu.base_file_url,
             CITEBOT_TELEGRAM__ADMINS=json.dumps(list(self.admins)),
-            TELEGRAM_BOT_TOKEN=emu.token,
         )
+        if emu is not None:
+            env.update(
+                CITEBOT_TELEGRAM__BASE_URL=emu.base_url,
+                CITEBOT_TELEGRAM__BASE_FILE_URL=emu.base_file_url,
+                TELEGRAM_BOT_TOKEN=emu.token,
+            )
         if SHARES_MODEL_CACHE:
             env["CITEBOT_INDEX__MODEL_CACHE"] = str(MODEL_CACHE)
         if self.chunk_size:
