@@ -4,6 +4,8 @@ The reliability tests and bench/soak.py use it to run the bot exactly as in prod
 own process, its own event loop, settings from the environment — and to do to that process what
 happens in production: SIGTERM, kill -9, restarts. Each start writes its standard error to a
 file of its own, so a test can read what an operator would read (and search it for the token).
+Also here: the small corpora those stories index, built in the test process with the session's
+loaded model, and the admin's `/reindex` as those stories send it.
 """
 
 from __future__ import annotations
@@ -14,17 +16,29 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bot.config import AppConfig, TelegramConfig
+from index.builder import build_index
 from index.config import CorpusConfig, IndexConfig, PassageConfig
-from tests.index_fixtures import MODEL_CACHE, SHARES_MODEL_CACHE
-from tests.telegram_emulator import BotAPIEmulator
+from index.embedder import Embedder
+from index.models import BuildReport
+from tests.bot_fixtures import ADMIN_ID
+from tests.index_fixtures import MODEL_CACHE, NEWS_ARTICLES, SHARES_MODEL_CACHE
+from tests.telegram_emulator import BotAPIEmulator, SentMessage
 
 REPO = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 120.0
+# Small passages and chunks: a build of a few articles saves several chunks, so it can be
+# caught (killed, paused) in the middle.
+SMALL_PASSAGES = {"min_words": 10, "max_words": 20}
+CHUNK = 16
+TOWNS = ("Tartu", "Narva", "Viljandi", "Rakvere")
+DEEDS = ("approved a new playground", "repaired the old bridge", "opened a reading room",
+         "funded the river cleanup", "restored the town clock")  # fmt: skip
 
 
 @dataclass
@@ -155,16 +169,23 @@ async def start_bot(
     return bot
 
 
-async def run_citebot(
-    env: dict[str, str], *args: str, timeout: float = 120, preexec_fn: Any = None
-) -> tuple[int, str, str]:
-    """Run `citebot args…` to the end; returns (exit code, stdout, stderr)."""
-    process = await asyncio.create_subprocess_exec(
+async def start_citebot(
+    env: dict[str, str], *args: str, preexec_fn: Any = None
+) -> asyncio.subprocess.Process:
+    """Start `citebot args…` with its output piped."""
+    return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot.cli", *args,
         cwd=REPO, env=env, stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         preexec_fn=preexec_fn,
     )  # fmt: skip
+
+
+async def run_citebot(
+    env: dict[str, str], *args: str, timeout: float = 120, preexec_fn: Any = None
+) -> tuple[int, str, str]:
+    """Run `citebot args…` to the end; returns (exit code, stdout, stderr)."""
+    process = await start_citebot(env, *args, preexec_fn=preexec_fn)
     out, err = await asyncio.wait_for(process.communicate(), timeout)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
@@ -175,3 +196,51 @@ def replies_to(emu: BotAPIEmulator, chat_id: int, message_id: int) -> list[str]:
     return [
         m.text for m in emu.sent if m.chat_id == chat_id and m.reply_to_message_id == message_id
     ]
+
+
+def write_news(corpus: Path) -> None:
+    """The three small news articles of the core tests."""
+    corpus.mkdir(parents=True, exist_ok=True)
+    for name, text in NEWS_ARTICLES.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+
+
+def write_town_notes(corpus: Path) -> None:
+    """Two articles of short sentences: with SMALL_PASSAGES, several chunks of CHUNK to embed."""
+    for number, pair in enumerate((TOWNS[:2], TOWNS[2:])):
+        lines = [
+            f"The council of {town} {deed} on day {day} after {day + 12} residents asked."
+            for day in range(5)
+            for town in pair
+            for deed in DEEDS
+        ]
+        text = f"---\ntitle: Town notes {number}\n---\n" + " ".join(lines)
+        (corpus / f"town-notes-{number}.md").write_text(text, encoding="utf-8")
+
+
+def build(home: BotHome, embedder: Embedder, full: bool = False) -> BuildReport:
+    """Build the home's index in this process, with an already loaded model."""
+    config = home.config()
+    return build_index(config.corpus, config.passages, config.index, lambda: embedder, full=full)
+
+
+def saved_chunks(index_dir: Path) -> set[str]:
+    """The chunks of vectors a running (or killed) build has saved."""
+    return {path.name for path in (index_dir / "staging").glob("*/chunks/[0-9]*.npy")}
+
+
+async def reindex_until(
+    emu: BotAPIEmulator,
+    index_dir: Path,
+    condition: Callable[[], bool],
+    command: str = "/reindex full",
+) -> SentMessage:
+    """The admin sends /reindex; returns its progress message once `condition` holds."""
+    sent = emu.user_sends(ADMIN_ID, ADMIN_ID, command)
+    progress = await emu.wait_for_reply(ADMIN_ID, after=sent, timeout=30)
+    assert progress.text.startswith("⏳ Reindexing")
+    for _ in range(6000):  # 30 s
+        if condition():
+            return progress
+        await asyncio.sleep(0.005)
+    raise TimeoutError(f"the build never got there; chunks: {saved_chunks(index_dir)}")

@@ -8,7 +8,6 @@ staging folders behind, an operator reads one clear line — and nothing half-wr
 
 from __future__ import annotations
 
-import asyncio
 import json
 import resource
 import shutil
@@ -19,15 +18,24 @@ from pathlib import Path
 import pytest
 
 from index.answering import answer_question
-from index.builder import build_index
 from index.embedder import Embedder
-from index.models import BuildReport
 from index.retriever import LoadedIndex
 from index.store import IndexLayout, JsonlTable, file_digest
 from tests.bot_fixtures import ADMIN_ID, USER_ID, new_emulator
 from tests.index_fixtures import NEWS_ARTICLES
-from tests.serve_harness import BotHome, run_citebot, start_bot
-from tests.telegram_emulator import BotAPIEmulator, SentMessage
+from tests.serve_harness import (
+    CHUNK,
+    SMALL_PASSAGES,
+    BotHome,
+    build,
+    reindex_until,
+    run_citebot,
+    saved_chunks,
+    start_bot,
+    write_news,
+    write_town_notes,
+)
+from tests.telegram_emulator import BotAPIEmulator
 
 QUESTIONS = (
     "How many people booked lighthouse tours?",
@@ -35,37 +43,7 @@ QUESTIONS = (
     "What did the frost do to the apples?",
     "What is a good recipe for lemon cake?",
 )
-SMALL_PASSAGES = {"min_words": 10, "max_words": 20}
-CHUNK = 16
-TOWNS = ("Tartu", "Narva", "Viljandi", "Rakvere")
-DEEDS = ("approved a new playground", "repaired the old bridge", "opened a reading room",
-         "funded the river cleanup", "restored the town clock")  # fmt: skip
 STDERR_PREFIX = "citebot: "
-
-
-def write_news(corpus: Path) -> None:
-    corpus.mkdir(parents=True, exist_ok=True)
-    for name, text in NEWS_ARTICLES.items():
-        (corpus / name).write_text(text, encoding="utf-8")
-
-
-def write_town_notes(corpus: Path) -> None:
-    """Two articles of short sentences: with SMALL_PASSAGES, several chunks of CHUNK to embed."""
-    for number, pair in enumerate((TOWNS[:2], TOWNS[2:])):
-        lines = [
-            f"The council of {town} {deed} on day {day} after {day + 12} residents asked."
-            for day in range(5)
-            for town in pair
-            for deed in DEEDS
-        ]
-        text = f"---\ntitle: Town notes {number}\n---\n" + " ".join(lines)
-        (corpus / f"town-notes-{number}.md").write_text(text, encoding="utf-8")
-
-
-def build(home: BotHome, embedder: Embedder, full: bool = False) -> BuildReport:
-    """Build the home's index in this process, with the session's loaded model."""
-    config = home.config()
-    return build_index(config.corpus, config.passages, config.index, lambda: embedder, full=full)
 
 
 def answers(home: BotHome, embedder: Embedder) -> list[str]:
@@ -148,24 +126,6 @@ async def ask_each(emu: BotAPIEmulator) -> list[str]:
         sent = emu.user_sends(USER_ID, USER_ID, question)
         texts.append((await emu.wait_for_reply(USER_ID, after=sent, timeout=30)).text)
     return texts
-
-
-def saved_chunks(index_dir: Path) -> set[str]:
-    return {path.name for path in (index_dir / "staging").glob("*/chunks/[0-9]*.npy")}
-
-
-async def reindex_until(
-    emu: BotAPIEmulator, index_dir: Path, condition: Callable[[], bool]
-) -> SentMessage:
-    """The admin sends `/reindex full`; returns its progress message once `condition` holds."""
-    sent = emu.user_sends(ADMIN_ID, ADMIN_ID, "/reindex full")
-    progress = await emu.wait_for_reply(ADMIN_ID, after=sent, timeout=30)
-    assert progress.text.startswith("⏳ Reindexing")
-    for _ in range(6000):  # 30 s
-        if condition():
-            return progress
-        await asyncio.sleep(0.005)
-    raise TimeoutError(f"the build never got there; chunks: {saved_chunks(index_dir)}")
 
 
 async def test_the_bot_killed_during_a_reindex_comes_back_on_the_old_index_and_resumes(
