@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import time
 
+import numpy as np
+
 from index.config import AnswerConfig, RetrievalConfig
 from index.embedder import Embedder
 from index.lexical import tokenize
@@ -22,7 +24,9 @@ _NORMALISE = re.compile(r"[\W_]+")
 # Ten words in a row shared by two quotes make them the same quote; shorter runs ("Roscosmos
 # chief Dmitry Rogozin said") are shared by unrelated passages.
 QUOTE_RUN_WORDS = 10
-MAX_QUESTION_CHARS = 1000  # the model reads 256 word pieces; more only slows BM25 down
+MAX_QUESTION_CHARS = 1000
+# Hits quoted per citation shown: enough to merge repeated quotes, few enough to stay fast.
+CANDIDATES_PER_CITATION = 4  # the model reads 256 word pieces; more only slows BM25 down
 
 
 def clean_question(text: str, bot_username: str | None = None) -> str:
@@ -47,26 +51,38 @@ def answer_question(
     if not _WORDLIKE.search(cleaned):
         return Answer(cleaned, False, EMPTY_QUESTION, (), time.perf_counter() - started)
     terms = tokenize([cleaned])[0]
-    hits = index.search(embedder.embed_query(cleaned), terms, retrieval)
+    query_vector = embedder.embed_query(cleaned)
+    hits = index.search(query_vector, terms, retrieval)
     best = max((hit.dense_score for hit in hits), default=-1.0)
     if best < config.min_score:
         return Answer(cleaned, False, NOT_FOUND, (), time.perf_counter() - started)
-    floor = max(config.min_score, best * config.relative_cutoff)
-    relevant = [hit for hit in hits if hit.dense_score >= floor]
-    citations = _cite(relevant, terms, index, config, max_citations or config.max_citations)
+    # min_score decides whether the corpus answers at all; citations then need only be close
+    # to the best one, so a strong keyword match with a lower cosine still gets quoted.
+    limit = max_citations or config.max_citations
+    floor = best * config.relative_cutoff
+    relevant = [hit for hit in hits if hit.dense_score >= floor][: limit * CANDIDATES_PER_CITATION]
+    citations = _cite(relevant, terms, query_vector, index, config, limit)
     text = citations[0].snippet[slice(*citations[0].highlight)] if citations else NOT_FOUND
     return Answer(cleaned, bool(citations), text, tuple(citations), time.perf_counter() - started)
 
 
 def _cite(
-    hits: list[Hit], terms: list[str], index: LoadedIndex, config: AnswerConfig, limit: int
+    hits: list[Hit],
+    terms: list[str],
+    query_vector: np.ndarray,
+    index: LoadedIndex,
+    config: AnswerConfig,
+    limit: int,
 ) -> list[Citation]:
     """Quote the hits in rank order. A hit that repeats what an earlier citation shows (the same
     quote carried by several articles) is merged into it and named in its `also_in`; a hit that
-    only repeats an overlapping sentence of the same article is dropped."""
+    would quote the same sentence of the same article again (passages overlap) is dropped."""
     passages = [index.passage(hit.row) for hit in hits]
+    cosines = None
+    if index.sentences is not None:
+        cosines = [index.sentences.of_passage(hit.row) @ query_vector for hit in hits]
     snippets = make_snippets(
-        [p["text"] for p in passages], terms, index.lexical.idf, config.snippet_max_chars
+        [p["text"] for p in passages], terms, index.lexical.idf, config.snippet_max_chars, cosines
     )
     kept: list[tuple[Hit, dict, Snippet, list[str]]] = []
     for hit, passage, snippet in zip(hits, passages, snippets, strict=True):
@@ -75,7 +91,7 @@ def _cite(
             (
                 k
                 for k in kept
-                if (k[1]["doc_id"] == doc_id and shares_quote(snippet.best_sentence, k[1]["text"]))
+                if (k[1]["doc_id"] == doc_id and shares_quote(snippet.best_sentence, k[2].text))
                 or (k[1]["doc_id"] != doc_id and shares_quote(snippet.text, k[2].text))
             ),
             None,
@@ -121,9 +137,7 @@ def shares_quote(text: str, other: str, run: int = QUOTE_RUN_WORDS) -> bool:
         short, long = sorted((" ".join(words), " ".join(other_words)), key=len)
         return bool(short) and f" {short} " in f" {long} "
     grams = {tuple(words[i : i + run]) for i in range(len(words) - run + 1)}
-    return any(
-        tuple(other_words[i : i + run]) in grams for i in range(len(other_words) - run + 1)
-    )
+    return any(tuple(other_words[i : i + run]) in grams for i in range(len(other_words) - run + 1))
 
 
 def _normalise(text: str) -> str:

@@ -29,7 +29,8 @@ from index.embedder import Embedder, resolve_backend
 from index.errors import BuildError, CitebotError, IndexMismatchError, IndexNotFoundError
 from index.lexical import LexicalIndex
 from index.models import BuildProgress, BuildReport, Document, Passage
-from index.passages import split_passages
+from index.passages import passage_sentences, split_passages
+from index.sentence_vectors import SentenceVectors, SentenceVectorWriter
 from index.store import BuildLock, IndexLayout, JsonlTable, Manifest, read_manifest, write_manifest
 
 logger = logging.getLogger(__name__)
@@ -118,17 +119,25 @@ class _Build:
             return self._report(
                 previous.build_id, previous, [], skipped, sources, old_sources, 0, True
             )
+        scan_skipped = list(skipped)
         plans, skipped = self._plan(sources, skipped, previous, previous_dir)
         new_passages = [p for plan in plans if plan.reused_rows is None for p in plan.passages]
         plan_key = self._plan_key(plans)
         self.layout.remove_stale_staging(keep=plan_key)
         staging = self.layout.staging_dir(plan_key)
-        vectors = self._embed(new_passages, staging / "chunks")
+        with_sentences = self._with_sentences(plans)
+        if with_sentences and previous is not None and not previous.data.get("sentence_vectors"):
+            # The serving build has no sentence vectors to reuse: embed everything once.
+            plans, skipped = self._plan(sources, scan_skipped, None, None)
+            new_passages = [p for plan in plans for p in plan.passages]
+        vectors = self._embed(_embedding_inputs(new_passages, with_sentences), staging / "chunks")
         build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
         work = staging / "build"
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
-        manifest_data = self._write(work, build_id, plans, vectors, previous_dir, skipped)
+        manifest_data = self._write(
+            work, build_id, plans, vectors, previous_dir, skipped, with_sentences
+        )
         self.progress(BuildProgress("publishing"))
         self.layout.publish(work, build_id)
         shutil.rmtree(staging, ignore_errors=True)
@@ -211,18 +220,27 @@ class _Build:
             plan.passages.extend(_passage_record(p, document.title) for p in passages)
         return plan
 
+    def _with_sentences(self, plans: list[_SourcePlan]) -> bool:
+        """Sentence vectors (for ranking and snippets) unless the corpus is too large for them."""
+        setting = self.settings.index.sentence_vectors
+        if setting != "auto":
+            return setting == "on"
+        passages = sum(len(plan.passages) for plan in plans)
+        return passages <= self.settings.index.sentence_vectors_max_passages
+
     def _plan_key(self, plans: list[_SourcePlan]) -> str:
         """Names the staging folder: the same inputs resume the same folder after a kill."""
         inputs = [self.settings.index.model, self.settings.passages.model_dump()]
-        inputs.append(resolve_backend(self.settings.index))
+        inputs += [resolve_backend(self.settings.index), self._with_sentences(plans)]
         inputs += [(p.source.relpath, p.source.sha256) for p in plans if p.reused_rows is None]
         return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
 
-    def _embed(self, passages: list[dict[str, Any]], chunk_dir: Path) -> list[np.ndarray]:
-        """Embed new passages in chunks saved to disk; chunks saved before a kill are reused."""
+    def _embed(self, texts: list[tuple[str, bool]], chunk_dir: Path) -> list[np.ndarray]:
+        """Embed new texts, (text, is a passage) pairs, in chunks saved to disk; chunks saved
+        before a kill are reused."""
         chunk_dir.mkdir(parents=True, exist_ok=True)
         size = self.settings.index.chunk_size
-        total, done = len(passages), 0
+        total, done = len(texts), 0
         chunks: list[np.ndarray] = []
 
         def advance(count: int) -> None:
@@ -237,12 +255,12 @@ class _Build:
             self.get_embedder()  # loaded before the embedding bar starts its clock
         self.progress(BuildProgress("embedding", passages_to_embed=total))
         for number, begin in enumerate(range(0, total, size)):
-            part = passages[begin : begin + size]
+            part = texts[begin : begin + size]
             path = chunk_dir / f"{number:06d}.npy"
             vectors = _load_chunk(path, len(part))
             if vectors is None:
-                vectors = self.get_embedder().embed_passages([p["embed"] for p in part], advance)
-                self.embedded += len(part)
+                vectors = self.get_embedder().embed_passages([t for t, _ in part], advance)
+                self.embedded += sum(is_passage for _, is_passage in part)
                 _save_chunk(path, vectors)
             else:
                 advance(len(part))
@@ -257,15 +275,19 @@ class _Build:
         new_chunks: list[np.ndarray],
         previous_dir: Path | None,
         skipped: list[str],
+        with_sentences: bool,
     ) -> dict[str, Any]:
         self.progress(BuildProgress("indexing"))
         count = sum(len(p.passages) for p in plans)
+        sentence_count = sum(r["sentences"] for p in plans for r in p.passages) * with_sentences
         dimension = self._dimension(new_chunks, previous_dir)
         vectors = np.lib.format.open_memmap(
             work / "vectors.npy", "w+", np.float32, (count, dimension)
         )
         _allocate(work / "vectors.npy")
+        sentences = SentenceVectorWriter(work, sentence_count, dimension, count)
         old_vectors = np.load(previous_dir / "vectors.npy", mmap_mode="r") if previous_dir else None
+        old_sentences = SentenceVectors.open(previous_dir) if previous_dir else None
         new_rows = _rows(new_chunks)
         sources: dict[str, Any] = {}
         row = doc_row = 0
@@ -275,9 +297,17 @@ class _Build:
                 vectors[row : row + size] = old_vectors[
                     plan.reused_rows.start : plan.reused_rows.stop
                 ]
+                for offset, old_row in enumerate(plan.reused_rows):
+                    if with_sentences and old_sentences is not None:
+                        sentences.append(row + offset, old_sentences.of_passage(old_row))
             else:
-                for offset in range(size):
+                for offset, record in enumerate(plan.passages):
                     vectors[row + offset] = next(new_rows)
+                    if with_sentences:
+                        sentences.append(
+                            row + offset,
+                            np.stack([next(new_rows) for _ in range(record["sentences"])]),
+                        )
             sources[plan.source.relpath] = {
                 "sha256": plan.source.sha256,
                 "first_row": row,
@@ -287,6 +317,7 @@ class _Build:
             row += size
             doc_row += len(plan.documents)
         vectors.flush()
+        sentences.finish()
         JsonlTable.write(work / "documents.jsonl", (d for p in plans for d in p.documents))
         JsonlTable.write(
             work / "passages.jsonl",
@@ -311,6 +342,7 @@ class _Build:
             },
             "passage_config": self.settings.passages.model_dump(),
             "index_type": index_type,
+            "sentence_vectors": sentence_count,
             "passage_count": count,
             "article_count": doc_row,
             "sources": sources,
@@ -383,6 +415,7 @@ def _passage_record(passage: Passage, title: str) -> dict[str, Any]:
         "start": passage.start,
         "end": passage.end,
         "text": passage.text,
+        "sentences": len(passage_sentences(passage.text)),
         "embed": embedding_text(title, passage.text),
     }
 
@@ -438,3 +471,15 @@ def _fingerprint_of(manifest: Manifest) -> dict[str, str]:
         {name: info["sha256"] for name, info in manifest.data.get("unreadable", {}).items()}
     )
     return files
+
+
+def _embedding_inputs(
+    passages: list[dict[str, Any]], with_sentences: bool
+) -> list[tuple[str, bool]]:
+    """What to embed, in order: each passage, then (optionally) each of its sentences."""
+    texts: list[tuple[str, bool]] = []
+    for record in passages:
+        texts.append((record["embed"], True))
+        if with_sentences:
+            texts.extend((sentence, False) for sentence in passage_sentences(record["text"]))
+    return texts

@@ -47,7 +47,11 @@ class IndexConfig(Section):
     hnsw_m: int = Field(32, ge=4, le=128)
     hnsw_ef_construction: int = Field(80, ge=8)
     hnsw_ef_search: int = Field(128, ge=8)
-    chunk_size: int = Field(4096, ge=16, description="passages embedded per saved chunk")
+    chunk_size: int = Field(4096, ge=16, description="texts embedded per saved chunk")
+    # A vector per sentence sharpens ranking and snippets, at about twice the build time;
+    # "auto" keeps them up to sentence_vectors_max_passages passages.
+    sentence_vectors: Literal["auto", "on", "off"] = "auto"
+    sentence_vectors_max_passages: int = Field(50_000, ge=0)
     # Check every index file against the manifest's sha256 when loading (sizes are always checked).
     verify_checksums: bool = True
 
@@ -57,6 +61,7 @@ class RetrievalConfig(Section):
     rrf_k: int = Field(60, ge=1)
     candidates: int = Field(50, ge=1, le=1000)
     dense_weight: float = Field(1.0, ge=0)
+    sentence_weight: float = Field(1.0, ge=0)
     bm25_weight: float = Field(1.0, ge=0)
 
 
@@ -65,6 +70,6 @@ class AnswerConfig(Section):
     snippet_max_chars: int = Field(350, ge=80, le=2000)
     # A question is answered only when its best passage's cosine similarity reaches this;
     # calibrated on the dev set in bench/ (see bench/RESULTS.md).
-    min_score: float = Field(0.35, ge=-1.0, le=1.0)
+    min_score: float = Field(0.27, ge=-1.0, le=1.0)
     # Citations scoring below this fraction of the best one are left out.
-    relative_cutoff: float = Field(0.6, ge=0.0, le=1.0)
+    relative_cutoff: float = Field(0.5, ge=0.0, le=1.0)

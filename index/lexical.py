@@ -54,7 +54,7 @@ class LexicalIndex:
         if not known or self._docs == 0:
             return []
         rows, scores = self._model.retrieve(
-            [known], k=min(k, self._docs), show_progress=False, n_threads=1
+            [known], k=min(k, self._docs), show_progress=False, n_threads=0
         )
         return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if s > 0]
 

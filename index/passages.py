@@ -108,3 +108,8 @@ def split_passages(document: Document, config: PassageConfig) -> list[Passage]:
         )
         for number, (a, b) in enumerate(groups)
     ]
+
+
+def passage_sentences(text: str) -> list[str]:
+    """A passage's sentences with their white space folded: what is embedded and quoted."""
+    return [" ".join(text[start:end].split()) for start, end in split_sentences(text)] or [text]

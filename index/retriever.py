@@ -17,6 +17,7 @@ from index.errors import IndexMismatchError, IndexNotFoundError
 from index.fusion import reciprocal_rank_fusion
 from index.lexical import LexicalIndex
 from index.models import Hit
+from index.sentence_vectors import SentenceVectors
 from index.store import REBUILD_HINT, IndexLayout, JsonlTable, Manifest, read_manifest
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class LoadedIndex:
             self.vectors = np.load(build_dir / "vectors.npy", mmap_mode="r")
             self.dense = load_dense_index(build_dir / "dense.faiss", config)
             self.lexical = LexicalIndex.load(build_dir / "bm25")
+            self.sentences = SentenceVectors.open(build_dir)
         except (OSError, ValueError, RuntimeError) as error:
             raise IndexMismatchError(
                 f"the index files cannot be read ({error}): {REBUILD_HINT}"
@@ -102,8 +104,15 @@ class LoadedIndex:
         k = config.candidates
         dense = search_dense(self.dense, query_vector, k) if config.fusion != "bm25" else []
         lexical = self.lexical.search(terms, k) if config.fusion != "dense" else []
+        sentences = (
+            self.sentences.best_passages(query_vector, k)
+            if self.sentences is not None and config.fusion == "rrf"
+            else []
+        )
         fused = reciprocal_rank_fusion(
-            [dense, lexical], [config.dense_weight, config.bm25_weight], config.rrf_k
+            [dense, lexical, sentences],
+            [config.dense_weight, config.bm25_weight, config.sentence_weight],
+            config.rrf_k,
         )[:k]
         if not fused:
             return []

@@ -7,13 +7,18 @@ microseconds, where embedding every candidate sentence would cost more than the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from index.lexical import tokenize
-from index.passages import split_sentences
+from index.passages import passage_sentences
 
 MAX_SENTENCES = 3
+# Shared question words (normalised to 0..1 within the passage) decide, and cosine similarity
+# breaks ties and speaks when no word is shared: measured best on the dev set (bench/RESULTS.md).
+SEMANTIC_WEIGHT = 0.3
 
 
 @dataclass(frozen=True)
@@ -25,22 +30,33 @@ class Snippet:
 
 
 def make_snippets(
-    passages: list[str], question_terms: list[str], idf: Callable[[str], float], max_chars: int
+    passages: list[str],
+    question_terms: list[str],
+    idf: Callable[[str], float],
+    max_chars: int,
+    sentence_cosines: Sequence[np.ndarray | None] | None = None,
 ) -> list[Snippet]:
-    """One snippet per passage, with all sentences tokenized in a single call."""
-    sentence_texts: list[list[str]] = []
-    for text in passages:
-        sentence_texts.append(
-            [" ".join(text[s:e].split()) for s, e in split_sentences(text)] or [text]
-        )
+    """One snippet per passage, with all sentences tokenized in a single call.
+
+    With `sentence_cosines` (each sentence's similarity to the question, from the build's
+    sentence vectors) meaning breaks ties between sentences that share as many question words.
+    """
+    sentence_texts = [passage_sentences(text) for text in passages]
     flat = [sentence for sentences in sentence_texts for sentence in sentences]
     flat_terms = tokenize(flat) if flat else []
     wanted = {term: idf(term) for term in set(question_terms)}
     snippets, cursor = [], 0
-    for sentences in sentence_texts:
+    for number, sentences in enumerate(sentence_texts):
         terms = flat_terms[cursor : cursor + len(sentences)]
         cursor += len(sentences)
         scores = [sum(wanted.get(t, 0.0) for t in set(ts)) for ts in terms]
+        cosines = sentence_cosines[number] if sentence_cosines else None
+        if cosines is not None and len(cosines) == len(sentences):
+            top = max(scores) or 1.0
+            scores = [
+                lexical / top + SEMANTIC_WEIGHT * float(cosine)
+                for cosine, lexical in zip(cosines, scores, strict=True)
+            ]
         snippets.append(_quote(sentences, scores, max_chars))
     return snippets
 

@@ -28,7 +28,7 @@ from index.errors import BuildInProgressError, IndexMismatchError, IndexNotFound
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sentence vectors
 MANIFEST = "manifest.json"
 REBUILD_HINT = "run `citebot index --full` to rebuild it"
 
