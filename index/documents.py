@@ -60,21 +60,29 @@ def scan_corpus(root: Path, max_bytes: int) -> tuple[list[SourceFile], list[str]
         relpath = path.relative_to(root).as_posix()
         if any(part.startswith(".") for part in path.relative_to(root).parts):
             continue  # hidden files and folders (editor swap files, .git)
-        if path.name.lower() in IGNORED_NAMES or path.is_dir():
+        if path.name.lower() in IGNORED_NAMES or (path.is_dir() and not path.is_symlink()):
             continue
         reason = _unreadable_reason(path, real_root, max_bytes)
         if reason:
-            skipped.append(f"{relpath}: {reason}")
-            logger.warning("skipped %s: %s", relpath, reason)
+            skipped.append(f"{printable(relpath)}: {reason}")
+            logger.warning("skipped %s: %s", printable(relpath), reason)
             continue
         data = path.read_bytes()
         found.append(SourceFile(relpath, path, hashlib.sha256(data).hexdigest(), len(data)))
     return found, skipped
 
 
+def printable(relpath: str) -> str:
+    """A file name as it can be shown: control and formatting characters (terminal escape
+    sequences, a right-to-left override) written as escapes."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in relpath)
+
+
 def _unreadable_reason(path: Path, real_root: Path, max_bytes: int) -> str | None:
     if not path.resolve().is_relative_to(real_root):
         return "links outside the corpus directory"
+    if path.is_dir():
+        return "a linked folder (links to folders are not followed)"
     if not path.is_file():
         return "not a regular file"
     if any(ord(ch) < 32 for ch in path.name):
