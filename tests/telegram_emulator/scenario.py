@@ -178,8 +178,9 @@ def bot_membership_changes(world: World, chat_id: int, by_user_id: int, status: 
     bot = dict(world.bot_user)
     old_member: dict[str, Any] = {"user": bot, "status": old}
     new_member: dict[str, Any] = {"user": bot, "status": status}
-    if status == "kicked":
-        new_member["until_date"] = 0
+    for member in (old_member, new_member):
+        if member["status"] == "kicked":
+            member["until_date"] = 0  # banned for ever; Telegram always sends the field
     world.updates.push(
         "my_chat_member",
         {
