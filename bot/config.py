@@ -36,6 +36,9 @@ class TelegramConfig(Section):
     poll_timeout: float = Field(10.0, ge=0)
     concurrent_updates: int = Field(16, ge=1, le=256)
     user_questions_per_minute: int = Field(12, ge=1)
+    # Telegram lets a bot send about 20 messages a minute in one group; a group's questions
+    # beyond what can be answered get one notice instead of a queue that keeps handlers waiting.
+    group_questions_per_minute: int = Field(20, ge=1)
     max_upload_mb: float = Field(5.0, gt=0)
     more_citations: int = Field(3, ge=1, le=10)
     # "typing…" is shown when an answer takes longer than this (0: always). Telegram advises the

@@ -10,12 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
-from telegram import Update
+from telegram import Chat, Update
+from telegram.constants import ChatType
 from telegram.ext import CallbackContext, ExtBot
 
 from bot.config import AppConfig
 from bot.feedback import FeedbackStore
-from bot.ratelimit import UserRateLimiter
+from bot.ratelimit import UserRateLimiter, Verdict
 from bot.stats import QuestionStats
 from index.service import CitebotService
 
@@ -31,6 +32,8 @@ T = TypeVar("T")
 
 # Telegram's account that stands in for anonymous group admins; it is never one of ours.
 GROUP_ANONYMOUS_BOT_ID = 1087968824
+# A group that adds the bot again and again is greeted at most this often.
+GREET_AGAIN_AFTER_SECONDS = 3600.0
 
 
 @dataclass
@@ -42,6 +45,10 @@ class BotState:
     feedback: FeedbackStore
     stats: QuestionStats = field(default_factory=QuestionStats)
     limiter: UserRateLimiter = field(init=False)
+    # Replies to a group wait for Telegram's group flood limit while holding one of the
+    # concurrent-update slots; without these limits one busy group could hold them all.
+    group_limiter: UserRateLimiter = field(init=False)
+    greeted: UserRateLimiter = field(init=False)
     # Held while a reindex (or an upload and its reindex) runs; a second one is refused.
     reindex_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     answer_threads: ThreadPoolExecutor = field(
@@ -50,6 +57,8 @@ class BotState:
 
     def __post_init__(self) -> None:
         self.limiter = UserRateLimiter(self.config.telegram.user_questions_per_minute)
+        self.group_limiter = UserRateLimiter(self.config.telegram.group_questions_per_minute)
+        self.greeted = UserRateLimiter(1, period=GREET_AGAIN_AFTER_SECONDS)
 
     async def off_loop(self, function: Callable[..., T], *args: Any) -> T:
         """Run answering work on the answer threads, keeping the event loop free."""
@@ -59,6 +68,12 @@ class BotState:
     def close(self) -> None:
         self.answer_threads.shutdown(wait=False, cancel_futures=True)
         self.feedback.close()
+
+    def check_chat(self, chat: Chat) -> Verdict:
+        """Whether a group may have another answer now (private chats always may)."""
+        if chat.type == ChatType.PRIVATE:
+            return Verdict.ALLOW
+        return self.group_limiter.check(chat.id)
 
     def is_admin(self, update: Update) -> bool:
         """Whether a real user listed by numeric id in `telegram.admins` sent this update.

@@ -24,7 +24,7 @@ class _Window:
 
 
 class UserRateLimiter:
-    """Allows each user `limit` questions per `period` seconds.
+    """Allows each user (or any other id: a group) `limit` questions per `period` seconds.
 
     Over the limit the first question gets a notice and the rest silence, until the window has
     room again. At most `max_users` users are tracked; the least recently seen are forgotten.

@@ -13,6 +13,10 @@ NON_TEXT_HINT = "I can only read text. Send me your question as a message."
 EMPTY_QUESTION_HINT = "Send me a question about the news articles I know — /sources lists them."
 UNKNOWN_COMMAND = "I don't know that command. /help shows what I can do."
 RATE_LIMITED = "You're asking faster than I can keep up. Please wait a minute, then ask again."
+GROUP_RATE_LIMITED = (
+    "This group is asking faster than Telegram lets me reply here. "
+    "Please wait a minute, then ask again."
+)
 EXPIRED = "This answer has expired — ask again."
 NOT_ADMIN = "Sorry, only citebot's admins can do that."
 UPLOAD_NOT_ADMIN = "Sorry, only citebot's admins can add articles."

@@ -68,6 +68,8 @@ async def _carry_out(
             state.feedback.vote, record.answer_id, query.from_user.id, request.argument
         )
         return notices.VOTE_THANKS
+    if state.check_chat(message.chat) is not Verdict.ALLOW:
+        return notices.GROUP_RATE_LIMITED  # shown on the button: no message to wait for
     if request.action is Action.MORE:
         if state.limiter.check(asker_key(update)) is not Verdict.ALLOW:
             return notices.RATE_LIMITED

@@ -10,6 +10,7 @@ from telegram.constants import ChatType
 
 from bot.context import BotState, CitebotContext
 from bot.formatting import notices
+from bot.ratelimit import Verdict
 from bot.replies import reply
 from index.errors import CitebotError
 from index.service import IndexInfo
@@ -99,6 +100,9 @@ async def greet_group(update: Update, context: CitebotContext) -> None:
     """my_chat_member: greet a group once when the bot is added, saying how to ask."""
     change = update.my_chat_member
     if change is None or not joined_group(change):
+        return
+    if context.state.greeted.check(change.chat.id) is not Verdict.ALLOW:
+        logger.info("chat %s: added to group again; greeted it recently", change.chat.id)
         return
     logger.info("chat %s: added to group", change.chat.id)
     await context.bot.send_message(change.chat.id, notices.group_greeting())

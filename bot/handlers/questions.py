@@ -73,6 +73,12 @@ async def answer_question(update: Update, context: CitebotContext, question: str
         if verdict is Verdict.NOTIFY:
             await reply(message, notices.RATE_LIMITED)
         return
+    verdict = state.check_chat(message.chat)
+    if verdict is not Verdict.ALLOW:
+        logger.info("chat %s: group rate limit (%s)", message.chat_id, verdict.value)
+        if verdict is Verdict.NOTIFY:
+            await reply(message, notices.GROUP_RATE_LIMITED)
+        return
     started = time.perf_counter()
     shown = state.config.answer.max_citations
     answer: Answer | None = None
