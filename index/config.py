@@ -58,8 +58,8 @@ class IndexConfig(Section):
 
 class RetrievalConfig(Section):
     fusion: Literal["rrf", "dense", "bm25"] = "rrf"
-    rrf_k: int = Field(60, ge=1)
-    candidates: int = Field(50, ge=1, le=1000)
+    rrf_k: int = Field(20, ge=1)
+    candidates: int = Field(100, ge=1, le=1000)
     dense_weight: float = Field(1.0, ge=0)
     sentence_weight: float = Field(1.0, ge=0)
     bm25_weight: float = Field(1.0, ge=0)
