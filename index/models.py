@@ -20,8 +20,21 @@ class Document:
 
 
 @dataclass(frozen=True)
+class SourceInfo:
+    """An indexed article's citation details, for /sources, `citebot sources` and citations."""
+
+    doc_id: str
+    title: str
+    date: str | None
+    source: str | None
+    url: str | None
+    source_path: str
+    passages: int
+
+
+@dataclass(frozen=True)
 class Passage:
-    """A run of whole sentences from one article; `start`/`end` are character offsets in its text."""
+    """Whole sentences from one article; `start`/`end` are character offsets in its text."""
 
     passage_id: str
     doc_id: str

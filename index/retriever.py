@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,25 +15,11 @@ from index.embedder import resolve_backend
 from index.errors import IndexMismatchError, IndexNotFoundError
 from index.fusion import reciprocal_rank_fusion
 from index.lexical import LexicalIndex
-from index.models import Hit
+from index.models import Hit, SourceInfo
 from index.sentence_vectors import SentenceVectors
 from index.store import REBUILD_HINT, IndexLayout, JsonlTable, Manifest, read_manifest
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ArticleMeta:
-    """An article's citation details, kept in memory; its text stays on disk."""
-
-    doc_id: str
-    title: str
-    date: str | None
-    source: str | None
-    url: str | None
-    source_path: str
-    passages: int
-    row: int  # row in documents.jsonl
 
 
 class LoadedIndex:
@@ -67,12 +52,14 @@ class LoadedIndex:
             raise IndexMismatchError(f"the index files do not match each other: {REBUILD_HINT}")
         if self.vectors.shape[1] != self.manifest.dimension:
             raise IndexMismatchError(f"the index vectors have the wrong dimension: {REBUILD_HINT}")
-        self.articles: dict[str, ArticleMeta] = {}
+        self.articles: dict[str, SourceInfo] = {}
+        self._document_rows: dict[str, int] = {}  # doc_id -> row in documents.jsonl
         for row, record in enumerate(self._documents):
             fields = {k: record.get(k) for k in ("doc_id", "title", "date", "source", "url")}
-            self.articles[record["doc_id"]] = ArticleMeta(
-                **fields, source_path=record["source_path"], passages=record["passages"], row=row
+            self.articles[record["doc_id"]] = SourceInfo(
+                **fields, source_path=record["source_path"], passages=record["passages"]
             )
+            self._document_rows[record["doc_id"]] = row
         self.load_seconds = time.perf_counter() - started
         logger.info(
             "loaded build %s: %d passages in %.2fs",
@@ -94,8 +81,8 @@ class LoadedIndex:
         return self.passages[row]
 
     def article_text(self, doc_id: str) -> str | None:
-        meta = self.articles.get(doc_id)
-        return None if meta is None else str(self._documents[meta.row]["text"])
+        row = self._document_rows.get(doc_id)
+        return None if row is None else str(self._documents[row]["text"])
 
     def search(
         self, query_vector: np.ndarray, terms: list[str], config: RetrievalConfig

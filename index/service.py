@@ -19,26 +19,13 @@ from index.builder import build_index
 from index.config import AnswerConfig, CorpusConfig, IndexConfig, PassageConfig, RetrievalConfig
 from index.embedder import Embedder
 from index.errors import IndexNotFoundError
-from index.models import Answer, BuildProgress, BuildReport, Document
+from index.models import Answer, BuildProgress, BuildReport, Document, SourceInfo
 from index.retriever import LoadedIndex
 from index.store import IndexLayout
 
 logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[BuildProgress], None]
-
-
-@dataclass(frozen=True)
-class SourceInfo:
-    """One article in the live index, for /sources and `citebot sources`."""
-
-    doc_id: str
-    title: str
-    date: str | None
-    source: str | None
-    url: str | None
-    source_path: str
-    passages: int
 
 
 @dataclass(frozen=True)
@@ -151,11 +138,7 @@ class CitebotService:
         return report
 
     def sources(self) -> list[SourceInfo]:
-        index = self.live()
-        return [
-            SourceInfo(a.doc_id, a.title, a.date, a.source, a.url, a.source_path, a.passages)
-            for a in index.articles.values()
-        ]
+        return list(self.live().articles.values())
 
     def article(self, doc_id: str) -> Document | None:
         index = self.live()
