@@ -207,6 +207,10 @@ class OnnxEncoder:
             # Idle threads sleep instead of spinning: on a shared 2-core machine this measured
             # ~10% faster (bench/RESULTS.md), and a waiting bot leaves the cores to others.
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Without its memory arena, onnxruntime gives back what a build's large batches used;
+        # with it, a long-running bot kept ~400 MB more after its first /reindex for good
+        # (bench/soak.py). Speed measured the same within noise.
+        options.enable_cpu_mem_arena = False
         self._session = onnxruntime.InferenceSession(
             str(onnx_file), options, providers=["CPUExecutionProvider"]
         )

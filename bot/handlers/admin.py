@@ -7,6 +7,8 @@ progress message as it goes, and report what changed; the live index keeps answe
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import logging
 
 from telegram import Message, Update
@@ -92,6 +94,13 @@ async def _fetch_checked(message: Message, state: BotState) -> tuple[str, bytes]
     return file_name, data
 
 
+def _return_freed_memory() -> None:
+    """Hand the memory a build freed back to the system: glibc keeps freed heap for reuse, and
+    a bot that reindexes now and then would otherwise stay at its largest build's size."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 async def rebuild_with_progress(message: Message, state: BotState, full: bool) -> None:
     """Run the build off the event loop, showing progress, then its report or its error.
 
@@ -112,6 +121,8 @@ async def rebuild_with_progress(message: Message, state: BotState, full: bool) -
     except Exception:
         await progress.finish(notices.build_failed_text("an unexpected error (see the log)"))
         raise
+    finally:
+        await asyncio.to_thread(_return_freed_memory)
     logger.info(
         "chat %s: reindex %s done: %d articles, %d passages in %.1f s",
         message.chat_id,
