@@ -124,8 +124,8 @@ def _read_yaml(config_file: Path) -> dict[str, Any]:
 
 
 def _anchor_paths(values: dict[str, Any], base: Path) -> None:
-    for section in ("corpus", "index"):
+    for section, key in (("corpus", "path"), ("index", "path"), ("index", "model_cache")):
         part = values.get(section)
-        if isinstance(part, dict) and isinstance(part.get("path"), str):
-            candidate = Path(part["path"]).expanduser()
-            part["path"] = str(candidate if candidate.is_absolute() else base / candidate)
+        if isinstance(part, dict) and isinstance(part.get(key), str):
+            candidate = Path(part[key]).expanduser()
+            part[key] = str(candidate if candidate.is_absolute() else base / candidate)

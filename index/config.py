@@ -53,7 +53,7 @@ class IndexConfig(Section):
     # A vector per sentence sharpens ranking and snippets, at about twice the build time;
     # "auto" keeps them up to sentence_vectors_max_passages passages.
     sentence_vectors: Literal["auto", "on", "off"] = "auto"
-    sentence_vectors_max_passages: int = Field(50_000, ge=0)
+    sentence_vectors_max_passages: int = Field(20_000, ge=0)
     # Check every index file against the manifest's sha256 when loading (sizes are always checked).
     verify_checksums: bool = True
 
