@@ -39,7 +39,7 @@ from tests.serve_harness import (
 from tests.telegram_emulator import BotAPIEmulator, SentMessage
 from tests.test_bot_admin import OCTOPUS_ARTICLE, OCTOPUS_QUESTION, OCTOPUS_TITLE
 
-RELOAD_WITHIN_SECONDS = CitebotService.RELOAD_CHECK_SECONDS + 1.0  # plus answering, on 2 cores
+RELOAD_WITHIN_SECONDS = CitebotService.RELOAD_CHECK_SECONDS + 2.0  # loading and answering, 2 cores
 
 
 def current_text(emu: BotAPIEmulator, message: SentMessage) -> str:
