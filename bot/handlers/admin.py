@@ -29,19 +29,30 @@ from index.errors import BuildInProgressError, CitebotError
 logger = logging.getLogger(__name__)
 
 
+async def admins_only(update: Update, state: BotState, action: str, refusal: str) -> bool:
+    """True for an admin; anyone else gets the polite refusal, and the refusal is logged."""
+    if state.is_admin(update):
+        return True
+    message = update.effective_message
+    assert message is not None
+    user = update.effective_user
+    logger.warning(
+        "chat %s: %s refused for non-admin %s",
+        message.chat_id,
+        action,
+        user.id if user else None,
+    )
+    await reply(message, refusal)
+    return False
+
+
 async def reindex(update: Update, context: CitebotContext) -> None:
     """/reindex (admins): incremental build; `/reindex full` re-embeds everything."""
     message = update.effective_message
     if message is None:
         return
     state = context.state
-    if not state.is_admin(update):
-        logger.warning(
-            "chat %s: /reindex refused for non-admin %s",
-            message.chat_id,
-            update.effective_user.id if update.effective_user else None,
-        )
-        await reply(message, notices.NOT_ADMIN)
+    if not await admins_only(update, state, "/reindex", notices.NOT_ADMIN):
         return
     if state.reindex_lock.locked():
         await reply(message, notices.ALREADY_RUNNING)
@@ -57,13 +68,7 @@ async def upload(update: Update, context: CitebotContext) -> None:
     if message is None or message.document is None:
         return
     state = context.state
-    if not state.is_admin(update):
-        logger.warning(
-            "chat %s: file from non-admin %s refused",
-            message.chat_id,
-            update.effective_user.id if update.effective_user else None,
-        )
-        await reply(message, notices.UPLOAD_NOT_ADMIN)
+    if not await admins_only(update, state, "a file upload", notices.UPLOAD_NOT_ADMIN):
         return
     if state.reindex_lock.locked():
         await reply(message, notices.ALREADY_RUNNING + " Send the file again then.")

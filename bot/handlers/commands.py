@@ -10,6 +10,7 @@ from telegram.constants import ChatType
 
 from bot.context import BotState, CitebotContext
 from bot.formatting import notices
+from bot.handlers.admin import admins_only
 from bot.ratelimit import Verdict
 from bot.replies import reply
 from index.errors import CitebotError
@@ -48,13 +49,7 @@ async def stats(update: Update, context: CitebotContext) -> None:
     if message is None:
         return
     state = context.state
-    if not state.is_admin(update):
-        logger.warning(
-            "chat %s: /stats refused for non-admin %s",
-            message.chat_id,
-            update.effective_user.id if update.effective_user else None,
-        )
-        await reply(message, notices.NOT_ADMIN)
+    if not await admins_only(update, state, "/stats", notices.NOT_ADMIN):
         return
     votes = await asyncio.to_thread(state.feedback.vote_counts)
     info = await asyncio.to_thread(_index_info, state)
