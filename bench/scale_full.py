@@ -33,7 +33,7 @@ from bench.scale import (
     table,
 )
 from index.answering import answer_question
-from index.builder import embedding_text
+from index.builder import document_record, passage_record
 from index.config import AnswerConfig, PassageConfig, RetrievalConfig
 from index.dense import search_dense
 from index.documents import load_file, scan_corpus
@@ -190,29 +190,11 @@ def read_corpus(folder: Path) -> tuple[list[dict], list[dict], list[str], dict[s
         first_row, first_doc = len(passages), len(documents)
         for document in load_file(source):
             pieces = split_passages(document, split)
-            documents.append(
-                {
-                    "doc_id": document.doc_id,
-                    "title": document.title,
-                    "date": document.date,
-                    "source": document.source,
-                    "url": document.url,
-                    "source_path": document.source_path,
-                    "passages": len(pieces),
-                    "text": document.text,
-                }
-            )
+            documents.append(document_record(document, len(pieces)))
             for piece in pieces:
-                passages.append(
-                    {
-                        "id": piece.passage_id,
-                        "doc_id": piece.doc_id,
-                        "start": piece.start,
-                        "end": piece.end,
-                        "text": piece.text,
-                    }
-                )
-                texts.append(embedding_text(document.title, piece.text))
+                record = passage_record(piece, document.title)
+                texts.append(record.pop("embed"))
+                passages.append(record)
         sources[source.relpath] = {
             "sha256": source.sha256,
             "first_row": first_row,

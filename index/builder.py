@@ -216,8 +216,8 @@ class _Build:
         plan = _SourcePlan(source)
         for document in load_file(source):
             passages = split_passages(document, self.settings.passages)
-            plan.documents.append(_document_record(document, len(passages)))
-            plan.passages.extend(_passage_record(p, document.title) for p in passages)
+            plan.documents.append(document_record(document, len(passages)))
+            plan.passages.extend(passage_record(p, document.title) for p in passages)
         return plan
 
     def _with_sentences(self, plans: list[_SourcePlan]) -> bool:
@@ -395,7 +395,8 @@ class _Build:
         )
 
 
-def _document_record(document: Document, passages: int) -> dict[str, Any]:
+def document_record(document: Document, passages: int) -> dict[str, Any]:
+    """An article as documents.jsonl stores it."""
     return {
         "doc_id": document.doc_id,
         "title": document.title,
@@ -408,7 +409,8 @@ def _document_record(document: Document, passages: int) -> dict[str, Any]:
     }
 
 
-def _passage_record(passage: Passage, title: str) -> dict[str, Any]:
+def passage_record(passage: Passage, title: str) -> dict[str, Any]:
+    """A passage as passages.jsonl stores it, plus "embed": the text to embed (not stored)."""
     return {
         "id": passage.passage_id,
         "doc_id": passage.doc_id,
