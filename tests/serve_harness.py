@@ -16,17 +16,20 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from bot.config import AppConfig, TelegramConfig
 from index.builder import build_index
 from index.config import CorpusConfig, IndexConfig, PassageConfig
 from index.embedder import Embedder
 from index.models import BuildReport
-from tests.bot_fixtures import ADMIN_ID
+from index.service import CitebotService
+from tests.bot_fixtures import ADMIN_ID, BotHarness, bot_story
 from tests.index_fixtures import MODEL_CACHE, NEWS_ARTICLES, SHARES_MODEL_CACHE
 from tests.telegram_emulator import BotAPIEmulator, SentMessage
 
@@ -244,3 +247,14 @@ async def reindex_until(
             return progress
         await asyncio.sleep(0.005)
     raise TimeoutError(f"the build never got there; chunks: {saved_chunks(index_dir)}")
+
+
+@pytest.fixture
+async def library_bot(tmp_path: Path, core_embedder: Embedder) -> AsyncIterator[BotHarness]:
+    """The bot in this process over a small library of its own (stories may change it)."""
+    home = BotHome(tmp_path, admins=(ADMIN_ID,))
+    write_news(home.corpus)
+    build(home, core_embedder)
+    config = home.config()
+    async with bot_story(config, CitebotService.from_config(config)) as harness:
+        yield harness

@@ -10,8 +10,6 @@ from __future__ import annotations
 import copy
 import json
 import socket
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -20,10 +18,8 @@ from telegram import Update
 from bot.app import build_application, close_state
 from bot.config import AppConfig
 from bot.formatting.notices import EXPIRED, NOT_ADMIN, UPLOAD_NOT_ADMIN
-from index.embedder import Embedder
 from index.service import CitebotService
-from tests.bot_fixtures import ADMIN_ID, USER_ID, BotHarness, bot_story, new_emulator
-from tests.serve_harness import BotHome, build, write_news
+from tests.bot_fixtures import ADMIN_ID, USER_ID, BotHarness, new_emulator
 from tests.telegram_emulator import BotAPIEmulator, SentMessage
 
 LIGHTHOUSE_QUESTION = "How many people booked lighthouse tours?"
@@ -57,17 +53,6 @@ def buttons(message: SentMessage) -> dict[str, str]:
 async def pressed(emu: BotAPIEmulator, query_id: str) -> str | None:
     await emu.wait_until(lambda: query_id in emu.callback_answers)
     return emu.callback_answers[query_id]["text"]  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-async def library_bot(tmp_path: Path, core_embedder: Embedder) -> AsyncIterator[BotHarness]:
-    """The bot over three small articles of its own (stories here remove one)."""
-    home = BotHome(tmp_path, admins=(ADMIN_ID,))
-    write_news(home.corpus)
-    build(home, core_embedder)
-    config = home.config()
-    async with bot_story(config, CitebotService.from_config(config)) as harness:
-        yield harness
 
 
 async def test_a_button_whose_article_was_removed_since_reveals_nothing(

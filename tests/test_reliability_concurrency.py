@@ -13,17 +13,14 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bot.formatting.notices import ALREADY_RUNNING
 from index.embedder import Embedder
 from index.service import CitebotService
 from index.store import IndexLayout
-from tests.bot_fixtures import ADMIN_ID, USER_ID, BotHarness, bot_story, new_emulator
+from tests.bot_fixtures import ADMIN_ID, USER_ID, BotHarness, new_emulator
 from tests.serve_harness import (
     CHUNK,
     SMALL_PASSAGES,
@@ -68,18 +65,8 @@ async def outcome(emu: BotAPIEmulator, progress: SentMessage, timeout: float = 6
     return current_text(emu, progress)
 
 
-@pytest.fixture
-async def bot(tmp_path: Path, core_embedder: Embedder) -> AsyncIterator[BotHarness]:
-    """The bot in this process over a small library of its own."""
-    home = BotHome(tmp_path, admins=(ADMIN_ID,))
-    write_news(home.corpus)
-    build(home, core_embedder)
-    config = home.config()
-    async with bot_story(config, CitebotService.from_config(config)) as harness:
-        yield harness
-
-
-async def test_two_reindexes_at_once_run_one_build(bot: BotHarness) -> None:
+async def test_two_reindexes_at_once_run_one_build(library_bot: BotHarness) -> None:
+    bot = library_bot
     first = bot.emu.user_sends(ADMIN_ID, ADMIN_ID, "/reindex full")
     second = bot.emu.user_sends(ADMIN_ID, ADMIN_ID, "/reindex full")
     progress = await reply_to(bot.emu, first)
@@ -90,7 +77,8 @@ async def test_two_reindexes_at_once_run_one_build(bot: BotHarness) -> None:
     assert len(bot.emu.messages_in(ADMIN_ID)) == 2
 
 
-async def test_a_reindex_during_an_upload_waits_its_turn(bot: BotHarness) -> None:
+async def test_a_reindex_during_an_upload_waits_its_turn(library_bot: BotHarness) -> None:
+    bot = library_bot
     emu = bot.emu
     sent = emu.user_sends_document(ADMIN_ID, ADMIN_ID, "octopus.md", OCTOPUS_ARTICLE.encode())
     saved = await emu.wait_for_reply(ADMIN_ID, after=sent)
