@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -12,7 +13,7 @@ from index.embedder import Embedder
 from index.lexical import tokenize
 from index.models import Answer, Citation, Hit
 from index.retriever import LoadedIndex
-from index.snippets import Snippet, make_snippets
+from index.snippets import Snippet, score_sentences
 
 NOT_FOUND = "I couldn't find anything about that in the articles."
 EMPTY_QUESTION = "Ask me a question about the articles, for example: who is Dmitry Rogozin?"
@@ -66,6 +67,15 @@ def answer_question(
     return Answer(cleaned, bool(citations), text, tuple(citations), time.perf_counter() - started)
 
 
+@dataclass
+class _Kept:
+    hit: Hit
+    passage: dict
+    snippet: Snippet
+    quoted: set[str]  # the quoted sentences, normalised
+    also_in: list[str] = field(default_factory=list)
+
+
 def _cite(
     hits: list[Hit],
     terms: list[str],
@@ -75,36 +85,43 @@ def _cite(
     limit: int,
 ) -> list[Citation]:
     """Quote the hits in rank order. A hit that repeats what an earlier citation shows (the same
-    quote carried by several articles) is merged into it and named in its `also_in`; a hit that
-    would quote the same sentence of the same article again (passages overlap) is dropped."""
+    quote carried by several articles) is merged into it and named in its `also_in`. Passages of
+    one article overlap, so a hit quotes its best sentence that no earlier citation of that
+    article shows yet, and is dropped when it has none left."""
     passages = [index.passage(hit.row) for hit in hits]
     cosines = None
     if index.sentences is not None:
         cosines = [index.sentences.of_passage(hit.row) @ query_vector for hit in hits]
-    snippets = make_snippets(
-        [p["text"] for p in passages], terms, index.lexical.idf, config.snippet_max_chars, cosines
-    )
-    kept: list[tuple[Hit, dict, Snippet, list[str]]] = []
-    for hit, passage, snippet in zip(hits, passages, snippets, strict=True):
+    scored = score_sentences([p["text"] for p in passages], terms, index.lexical.idf, cosines)
+    kept: list[_Kept] = []
+    for hit, passage, sentences in zip(hits, passages, scored, strict=True):
         doc_id = passage["doc_id"]
+        same_article = [k for k in kept if k.passage["doc_id"] == doc_id]
+        shown_texts = set().union(*(k.quoted for k in same_article))
+        shown = {i for i, text in enumerate(sentences.sentences) if _normalise(text) in shown_texts}
+        snippet = sentences.quote(config.snippet_max_chars, shown)
+        if snippet is None or any(
+            shares_quote(snippet.best_sentence, k.snippet.text) for k in same_article
+        ):
+            continue
         earlier = next(
             (
                 k
                 for k in kept
-                if (k[1]["doc_id"] == doc_id and shares_quote(snippet.best_sentence, k[2].text))
-                or (k[1]["doc_id"] != doc_id and shares_quote(snippet.text, k[2].text))
+                if k.passage["doc_id"] != doc_id and shares_quote(snippet.text, k.snippet.text)
             ),
             None,
         )
         if earlier is not None:
-            if doc_id != earlier[1]["doc_id"] and doc_id not in earlier[3]:
-                earlier[3].append(doc_id)
+            if doc_id not in earlier.also_in:
+                earlier.also_in.append(doc_id)
             continue
         if len(kept) < limit:
-            kept.append((hit, passage, snippet, []))
+            quoted = sentences.sentences[snippet.first : snippet.last + 1]
+            kept.append(_Kept(hit, passage, snippet, {_normalise(text) for text in quoted}))
     return [
-        _citation(rank, hit, passage, snippet, also_in, index)
-        for rank, (hit, passage, snippet, also_in) in enumerate(kept, start=1)
+        _citation(rank, k.hit, k.passage, k.snippet, k.also_in, index)
+        for rank, k in enumerate(kept, start=1)
     ]
 
 

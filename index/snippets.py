@@ -7,7 +7,7 @@ microseconds, where embedding every candidate sentence would cost more than the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,16 +27,33 @@ class Snippet:
     highlight: tuple[int, int]  # the best sentence's span inside `text`
     best_sentence: str
     score: float  # summed IDF of question terms in the best sentence
+    first: int = 0  # numbers of the first and last sentence quoted, within the passage
+    last: int = 0
 
 
-def make_snippets(
+@dataclass(frozen=True)
+class ScoredSentences:
+    """A passage's sentences with how well each answers the question, ready to be quoted."""
+
+    sentences: list[str]
+    scores: list[float]
+
+    def quote(self, max_chars: int, shown: Collection[int] = ()) -> Snippet | None:
+        """1–3 whole sentences around the best one not in `shown` (sentence numbers another
+        citation already quotes); None when every sentence is already shown."""
+        fresh = [i for i in range(len(self.sentences)) if i not in shown]
+        if not fresh:
+            return None
+        return _quote(self.sentences, self.scores, max_chars, set(shown), fresh)
+
+
+def score_sentences(
     passages: list[str],
     question_terms: list[str],
     idf: Callable[[str], float],
-    max_chars: int,
     sentence_cosines: Sequence[np.ndarray | None] | None = None,
-) -> list[Snippet]:
-    """One snippet per passage, with all sentences tokenized in a single call.
+) -> list[ScoredSentences]:
+    """Every passage's sentences scored against the question, all tokenized in a single call.
 
     With `sentence_cosines` (each sentence's similarity to the question, from the build's
     sentence vectors) meaning breaks ties between sentences that share as many question words.
@@ -45,7 +62,7 @@ def make_snippets(
     flat = [sentence for sentences in sentence_texts for sentence in sentences]
     flat_terms = tokenize(flat) if flat else []
     wanted = {term: idf(term) for term in set(question_terms)}
-    snippets, cursor = [], 0
+    scored, cursor = [], 0
     for number, sentences in enumerate(sentence_texts):
         terms = flat_terms[cursor : cursor + len(sentences)]
         cursor += len(sentences)
@@ -57,20 +74,39 @@ def make_snippets(
                 lexical / top + SEMANTIC_WEIGHT * float(cosine)
                 for cosine, lexical in zip(cosines, scores, strict=True)
             ]
-        snippets.append(_quote(sentences, scores, max_chars))
-    return snippets
+        scored.append(ScoredSentences(sentences, scores))
+    return scored
 
 
-def _quote(sentences: list[str], scores: list[float], max_chars: int) -> Snippet:
-    best = max(range(len(sentences)), key=lambda i: (scores[i], -i))
+def make_snippets(
+    passages: list[str],
+    question_terms: list[str],
+    idf: Callable[[str], float],
+    max_chars: int,
+    sentence_cosines: Sequence[np.ndarray | None] | None = None,
+) -> list[Snippet]:
+    """One snippet per passage, quoting its best sentence."""
+    scored = score_sentences(passages, question_terms, idf, sentence_cosines)
+    return [s.quote(max_chars) for s in scored]  # type: ignore[misc]  # no sentence is shown yet
+
+
+def _quote(
+    sentences: list[str],
+    scores: list[float],
+    max_chars: int,
+    shown: Collection[int] = (),
+    candidates: Sequence[int] | None = None,
+) -> Snippet:
+    best = max(candidates or range(len(sentences)), key=lambda i: (scores[i], -i))
     first = last = best
     length = len(sentences[best])
     while last - first + 1 < MAX_SENTENCES:
         # Grow towards the neighbour that scores higher; the earlier one gives context on a tie.
+        # Sentences another citation already quotes are not repeated as context.
         options = []
-        if first > 0:
+        if first > 0 and first - 1 not in shown:
             options.append((scores[first - 1], 1, first - 1))
-        if last + 1 < len(sentences):
+        if last + 1 < len(sentences) and last + 1 not in shown:
             options.append((scores[last + 1], 0, last + 1))
         options = [o for o in options if length + 1 + len(sentences[o[2]]) <= max_chars]
         if not options:
@@ -85,7 +121,7 @@ def _quote(sentences: list[str], scores: list[float], max_chars: int) -> Snippet
     if len(text) > max_chars:  # a single sentence longer than the budget
         text = shorten(best_text, max_chars)
         start, best_text = 0, text
-    return Snippet(text, (start, start + len(best_text)), best_text, scores[best])
+    return Snippet(text, (start, start + len(best_text)), best_text, scores[best], first, last)
 
 
 def shorten(text: str, max_chars: int) -> str:

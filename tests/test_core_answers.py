@@ -199,6 +199,35 @@ def test_an_identical_paragraph_in_two_files_is_cited_once(temp_index: TempIndex
     assert citations[0].rank == 1
 
 
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_no_sentence_is_quoted_twice_by_citations_of_one_article(
+    core_service: CitebotService, question: str
+) -> None:
+    answer = core_service.answer(question, max_citations=5)
+
+    seen: dict[tuple[str, str], int] = {}
+    for citation in answer.citations:
+        for start, end in split_sentences(citation.snippet):
+            sentence = " ".join(citation.snippet[start:end].split())
+            earlier = seen.setdefault((citation.doc_id, sentence), citation.rank)
+            assert earlier == citation.rank, f"citations {earlier} and {citation.rank}: {sentence}"
+
+
+def test_the_next_passage_of_an_article_quotes_what_the_first_one_leaves_out(
+    core_service: CitebotService,
+) -> None:
+    # Passages overlap by a sentence: the passage after the best one is still cited, with the
+    # sentence that answers, not dropped for repeating the shared one.
+    answer = core_service.answer(
+        "What does Rogozin think the Europeans are trying to achieve with sanctions?"
+    )
+
+    assert answer.citations[0].doc_id == ENGINES
+    assert quoting(answer, "their intention is to bring down the Russian rocket"), [
+        c.snippet for c in answer.citations
+    ]
+
+
 @pytest.mark.parametrize(
     "question",
     [
