@@ -1,7 +1,8 @@
 """Dev-set benchmark: quality of BM25 alone, dense alone, hybrid and the final answerer, measured on
 the snippets users are shown, plus refusal calibration, fusion variants and speed.
 
-    HF_HUB_OFFLINE=1 python bench/evaluate_devset.py [--rounds 5] [--builds 5] [--cold 3] [--keep DIR]
+    HF_HUB_OFFLINE=1 python bench/evaluate_devset.py \
+        [--rounds 5] [--builds 5] [--cold 3] [--keep DIR]
 
 Everything goes through citebot's own code: the index of corpus/ is built by CitebotService into
 a temporary directory (config.yaml with index.path overridden), and every row is produced by
@@ -58,11 +59,13 @@ def normalise(text: str) -> str:
     return " ".join(text.translate(_QUOTES).split())
 
 
-def gold_rank(answer: Answer, gold: str, field: str = "snippet") -> int | None:
-    """1-based rank of the first citation whose snippet (or passage) contains the gold phrase."""
-    wanted = normalise(gold)
+def gold_rank(answer: Answer, phrases: Sequence[str], field: str = "snippet") -> int | None:
+    """1-based rank of the first citation whose snippet (or passage) contains one of the
+    evidence phrases."""
+    wanted = [normalise(phrase) for phrase in phrases]
     for citation in answer.citations:
-        if wanted in normalise(getattr(citation, field)):
+        text = normalise(getattr(citation, field))
+        if any(phrase in text for phrase in wanted):
             return citation.rank
     return None
 
@@ -98,6 +101,11 @@ class Question:
     off_topic: bool
     gold: str = ""
     doc_ids: tuple[str, ...] = ()
+    also: tuple[str, ...] = ()  # other verbatim phrases that answer it (bench/DEVSET.md)
+
+    @property
+    def evidence(self) -> tuple[str, ...]:
+        return (self.gold, *self.also)
 
 
 def read_devset(path: Path) -> list[Question]:
@@ -112,6 +120,7 @@ def read_devset(path: Path) -> list[Question]:
                     bool(row.get("off_topic")),
                     row.get("gold", ""),
                     tuple(row.get("doc_ids", ())),
+                    tuple(row.get("also", ())),
                 )
             )
     return questions
@@ -129,13 +138,14 @@ class Variant:
 
 @dataclass
 class Scores:
-    ranks: dict[str, int | None] = field(default_factory=dict)  # on-topic id → gold rank
+    ranks: dict[str, int | None] = field(default_factory=dict)  # on-topic id → evidence rank
+    strict_ranks: dict[str, int | None] = field(default_factory=dict)  # the gold phrase's only
     passage_ranks: dict[str, int | None] = field(default_factory=dict)  # same, in the passage
     found: dict[str, bool] = field(default_factory=dict)  # every id → answered?
     seconds: list[float] = field(default_factory=list)
 
-    def hit(self, k: int, passage: bool = False) -> float:
-        ranks = self.passage_ranks if passage else self.ranks
+    def hit(self, k: int, passage: bool = False, strict: bool = False) -> float:
+        ranks = self.passage_ranks if passage else self.strict_ranks if strict else self.ranks
         return statistics.mean(1.0 if r is not None and r <= k else 0.0 for r in ranks.values())
 
     def mrr(self) -> float:
@@ -164,8 +174,9 @@ def evaluate(
         answers[q.id] = answer
         scores.found[q.id] = answer.found
         if not q.off_topic:
-            scores.ranks[q.id] = gold_rank(answer, q.gold)
-            scores.passage_ranks[q.id] = gold_rank(answer, q.gold, "passage")
+            scores.ranks[q.id] = gold_rank(answer, q.evidence)
+            scores.strict_ranks[q.id] = gold_rank(answer, [q.gold])
+            scores.passage_ranks[q.id] = gold_rank(answer, q.evidence, "passage")
     return scores, answers
 
 
@@ -177,6 +188,7 @@ def quality_row(name: str, s: Scores, questions: list[Question]) -> str:
     return (
         f"| {name} | {s.hit(1):.3f} | {s.hit(3):.3f} | {s.hit(5):.3f} | {s.mrr():.3f} "
         f"| {s.hit(1, True):.3f} / {s.hit(3, True):.3f} "
+        f"| {s.hit(1, strict=True):.3f} / {s.hit(3, strict=True):.3f} "
         f"| {refused / len(off):.2f} ({refused}/{len(off)}) "
         f"| {false_refusals / len(on):.3f} ({false_refusals}/{len(on)}) |"
     )
@@ -184,8 +196,8 @@ def quality_row(name: str, s: Scores, questions: list[Question]) -> str:
 
 QUALITY_HEADER = (
     "| configuration | hit@1 | hit@3 | hit@5 | MRR@10 | passage hit@1 / @3 "
-    "| off-topic refused | false refusals |\n"
-    "|---|---|---|---|---|---|---|---|"
+    "| gold phrase only: hit@1 / @3 | off-topic refused | false refusals |\n"
+    "|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -195,16 +207,18 @@ QUALITY_HEADER = (
 def choose_threshold(
     on: Sequence[float], off: Sequence[float], min_refusal: float = 0.9, max_false: float = 0.05
 ) -> tuple[float, bool]:
-    """The middle of the feasible interval of thresholds (answer iff best cosine >= t) that
-    refuse >= min_refusal of off-topic and falsely refuse <= max_false of on-topic questions;
+    """A threshold (answer iff best cosine >= t) that refuses >= min_refusal of off-topic
+    questions while falsely refusing as few on-topic ones as that allows (at most max_false):
+    the middle of the interval that does so, for the widest margin on both sides;
     (threshold, feasible). If none is feasible: the midpoint maximising refusal − false refusal.
     """
     on_sorted, off_sorted = sorted(on), sorted(off)
     need = math.ceil(min_refusal * len(off_sorted) - 1e-9)  # off-topic scores that must be < t
     allowed = math.floor(max_false * len(on_sorted) + 1e-9)  # on-topic scores allowed < t
     low = off_sorted[need - 1] if need > 0 else -1.0  # t must be above this
-    high = on_sorted[allowed] if allowed < len(on_sorted) else 1.0  # t must be at most this
-    if low < high:
+    refused_anyway = sum(score <= low for score in on_sorted)  # on-topic below every such t
+    if refused_anyway <= allowed:
+        high = on_sorted[refused_anyway] if refused_anyway < len(on_sorted) else 1.0
         return (low + high) / 2, True
     points = sorted(set(on_sorted) | set(off_sorted))
     candidates = [(a + b) / 2 for a, b in itertools.pairwise(points)] or [points[0]]
@@ -357,31 +371,31 @@ def diagnose(
         if q.off_topic:
             continue
         answer = answers[q.id]
-        rank = gold_rank(answer, q.gold)
+        rank = gold_rank(answer, q.evidence)
         if rank == 1:
             continue
         hits = search(q.text, index, embedder, retrieval)
-        gold = normalise(q.gold)
-        gold_rows = [
-            i for i, h in enumerate(hits, 1) if gold in normalise(index.passage(h.row)["text"])
-        ]
+        evidence = [normalise(phrase) for phrase in q.evidence]
+
+        def holds_gold(text: str, evidence: list[str] = evidence) -> bool:
+            return any(phrase in normalise(text) for phrase in evidence)
+
+        gold_rows = [i for i, h in enumerate(hits, 1) if holds_gold(index.passage(h.row)["text"])]
         first = gold_rows[0] if gold_rows else None
         wide = answer_question(q.text, index, embedder, retrieval, open_answer, 10)
         gold_passages = {
-            index.passage(h.row)["id"]
-            for h in hits
-            if gold in normalise(index.passage(h.row)["text"])
+            index.passage(h.row)["id"] for h in hits if holds_gold(index.passage(h.row)["text"])
         }
         cited_gold = [c for c in wide.citations if c.passage_id in gold_passages]
         top = answer.citations[0] if answer.citations else None
-        wide_rank = gold_rank(wide, q.gold)
+        wide_rank = gold_rank(wide, q.evidence)
         if not answer.found:
             reason = "refused (threshold)"
         elif first is None:
             reason = "no passage with the gold phrase among the candidates"
         elif top is not None and top.passage_id in gold_passages:
             reason = "rank-1 passage holds the gold; snippet quotes another sentence"
-        elif cited_gold and all(gold not in normalise(c.snippet) for c in cited_gold):
+        elif cited_gold and not any(holds_gold(c.snippet) for c in cited_gold):
             reason = "gold passage cited lower; its snippet quotes another sentence"
         elif not cited_gold and first <= 10:
             reason = "gold passage merged into an earlier citation (dedupe)"
@@ -632,7 +646,11 @@ def main() -> int:
         best = best_dense_scores(questions, index, embedder, base)
         calibration, recommended = calibration_section(questions, best)
         extra = [
-            (f"final, min_score={recommended:.2f} (recommended; in-sample)", recommended, 0.6),
+            (
+                f"final, min_score={recommended:.2f} (recommended; in-sample), relative_cutoff=0.6",
+                recommended,
+                0.6,
+            ),
             (f"final, min_score={recommended:.2f}, relative_cutoff=0", recommended, 0.0),
         ]
         for name, min_score, cutoff in extra:
@@ -649,6 +667,9 @@ def main() -> int:
         hybrid = results["hybrid (RRF)"]
         results[name] = Scores(
             ranks={k: (None if best[k] < recommended else r) for k, r in hybrid.ranks.items()},
+            strict_ranks={
+                k: (None if best[k] < recommended else r) for k, r in hybrid.strict_ranks.items()
+            },
             passage_ranks={
                 k: (None if best[k] < recommended else r) for k, r in hybrid.passage_ranks.items()
             },
@@ -672,13 +693,15 @@ def main() -> int:
         print()
 
         # -------- fusion variants (ranking only: refusal and cutoff off)
+        k = base.rrf_k
         fusion_variants = [
-            ("RRF k=60, 1:1 (shipped)", {"rrf_k": 60}),
-            ("RRF k=10, 1:1", {"rrf_k": 10}),
-            ("RRF k=60, dense 2 : bm25 1", {"rrf_k": 60, "dense_weight": 2.0}),
-            ("RRF k=60, dense 1 : bm25 2", {"rrf_k": 60, "bm25_weight": 2.0}),
-            ("RRF k=10, dense 2 : bm25 1", {"rrf_k": 10, "dense_weight": 2.0}),
-            ("RRF k=10, dense 1 : bm25 2", {"rrf_k": 10, "bm25_weight": 2.0}),
+            (f"RRF k={k}, dense 1 : BM25 1 : sentences 1 (shipped)", {}),
+            ("RRF k=10, 1 : 1 : 1", {"rrf_k": 10}),
+            ("RRF k=60, 1 : 1 : 1", {"rrf_k": 60}),
+            (f"RRF k={k}, no sentence list (1 : 1 : 0)", {"sentence_weight": 0.0}),
+            (f"RRF k={k}, dense 2 : 1 : 1", {"dense_weight": 2.0}),
+            (f"RRF k={k}, BM25 2 : 1 : 1", {"bm25_weight": 2.0}),
+            (f"RRF k={k}, sentences 2 : 1 : 1", {"sentence_weight": 2.0}),
         ]
         print("### Fusion variants (refusal and relative cutoff off)\n")
         print(QUALITY_HEADER)

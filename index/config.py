@@ -72,6 +72,6 @@ class AnswerConfig(Section):
     snippet_max_chars: int = Field(350, ge=80, le=2000)
     # A question is answered only when its best passage's cosine similarity reaches this;
     # calibrated on the dev set in bench/ (see bench/RESULTS.md).
-    min_score: float = Field(0.27, ge=-1.0, le=1.0)
+    min_score: float = Field(0.24, ge=-1.0, le=1.0)
     # Citations scoring below this fraction of the best one are left out.
     relative_cutoff: float = Field(0.5, ge=0.0, le=1.0)
