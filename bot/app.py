@@ -18,6 +18,7 @@ from bot.config import AppConfig
 from bot.context import STATE_KEY, BotState, CitebotContext
 from bot.feedback import FeedbackStore
 from bot.handlers import add_handlers
+from bot.polling import PollingRequest
 from index.service import CitebotService
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ def build_application(
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
             )
         )
+        .get_updates_request(PollingRequest())
         .rate_limiter(FloodLimiter(max_retries=3))
         .concurrent_updates(config.telegram.concurrent_updates)
         .context_types(ContextTypes(context=CitebotContext))

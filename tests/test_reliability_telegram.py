@@ -1,5 +1,6 @@
 """When Telegram misbehaves: server errors, dropped connections, 429s for a while, answers slower
-than the bot waits, an outage during long polling and a restart in the middle of traffic.
+than the bot waits, getUpdates failing for a while, a minute-long outage during long polling and
+a restart in the middle of traffic.
 
 One real `citebot -vv serve` process (debug logging on) runs against the emulator for the whole
 module; each story throws one fault at it and checks that every addressed question got exactly
@@ -34,6 +35,10 @@ GROUP = -1001500000001
 CHATTER = "anyone up for lunch later?"
 DUPLICATE_WATCH_SECONDS = 0.6  # after the last answer, time for a stray second copy to show
 PTB_READ_TIMEOUT = 5.0  # python-telegram-bot's default wait for an answer from the Bot API
+OUTAGE_SECONDS = 60.0
+RECOVERY_SECONDS = 5.0  # issue 5: answering again within 5 s of Telegram's return
+# Six failed getUpdates in a row: python-telegram-bot alone would then wait 7.6 s before the next.
+GETUPDATES_502S = 6
 
 
 @dataclass
@@ -160,23 +165,53 @@ async def test_answers_slower_than_the_bot_waits_are_not_sent_twice(
     assert all("something went wrong" not in m.text for m in emu.sent)
 
 
-async def test_an_outage_during_long_polling_loses_and_repeats_nothing(
+async def test_getupdates_failing_with_502s_for_a_while_answers_within_5_s_of_the_end(
+    emu: BotAPIEmulator, served: Served
+) -> None:
+    failures_before = len(emu.injected_failures)
+    emu.fail_next("getUpdates", count=GETUPDATES_502S, status=502)
+    # The long poll already waiting takes this one; the bot's next getUpdates meets the 502s.
+    first = ask(emu, served.readers(1))
+    await emu.wait_until(lambda: answered(emu, first))
+    during = ask(emu, served.readers(3)) + ask(emu, served.readers(1), in_group=True)
+    await emu.wait_until(lambda: len(emu.injected_failures) >= failures_before + GETUPDATES_502S)
+    fault_ended = time.monotonic()
+    await assert_each_answered_once(emu, during)
+    last = max(m.time for m in emu.sent)
+    assert last - fault_ended < RECOVERY_SECONDS, "took more than 5 s to answer after the 502s"
+
+
+async def test_a_minute_without_telegram_during_long_polling_loses_and_repeats_nothing(
     emu: BotAPIEmulator, served: Served
 ) -> None:
     port = emu.port
-    before = ask(emu, served.readers(6)) + ask(emu, served.readers(2), in_group=True)
-    await emu.wait_until(lambda: answered(emu, before[:1]))
-    await emu.stop()  # the network is gone: replies being sent now fail to connect
+    before = ask(emu, served.readers(4)) + ask(emu, served.readers(2), in_group=True)
+    await emu.wait_until(lambda: answered(emu, before))
+    outages_logged = outage_lines(served)
+    await emu.stop()  # connections are refused from now on; the bot is waiting in a long poll
+    # Telegram keeps what users write meanwhile and hands it over once it is back.
     during = ask(emu, served.readers(3)) + ask(emu, served.readers(2), in_group=True)
     chatter = emu.user_sends(GROUP, served.readers(1)[0], CHATTER)
-    await asyncio.sleep(3.0)
+    await asyncio.sleep(OUTAGE_SECONDS)
     await emu.start(port=port)
     back = time.monotonic()
     await assert_each_answered_once(emu, before + during)
-    last = max(m.time for m in emu.sent)
-    assert last - back < 5.0, "took more than 5 s to catch up after the outage"
+    replies_since = sorted(m.time - back for m in emu.sent if m.time >= back)
+    assert replies_since[0] < RECOVERY_SECONDS, "no answer within 5 s of Telegram's return"
+    assert replies_since[-1] < RECOVERY_SECONDS, "took more than 5 s to catch up"
     assert served.bot.running
     assert replies_to(emu, GROUP, chatter["message_id"]) == []
+    # One line when fetching updates began to fail and one when it worked again, not one a retry.
+    assert [n - m for n, m in zip(outage_lines(served), outages_logged, strict=True)] == [1, 1]
+
+
+def outage_lines(served: Served) -> tuple[int, int]:
+    """How often the bot has logged that it cannot fetch updates, and that it can again."""
+    logged = served.bot.stderr()
+    return (
+        logged.count("cannot fetch updates from Telegram"),
+        logged.count("fetching updates from Telegram again"),
+    )
 
 
 async def test_a_restart_mid_traffic_finishes_in_flight_replies_and_answers_the_rest(
