@@ -39,6 +39,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from bot.config import load_config  # noqa: E402
+from index import answer_types  # noqa: E402
+from index.answer_types import expected_answer_type  # noqa: E402
 from index.answering import answer_question, clean_question  # noqa: E402
 from index.builder import build_index, embedding_text  # noqa: E402
 from index.config import AnswerConfig, PassageConfig, RetrievalConfig  # noqa: E402
@@ -714,6 +716,29 @@ def main() -> int:
             print(quality_row(name, fusion_scores[name], questions))
         top = max(fusion_scores, key=lambda n: (fusion_scores[n].mrr(), fusion_scores[n].hit(1)))
         print(f"\nBest by MRR: **{top}** ({fusion_scores[top].mrr():.3f}).\n")
+
+        # -------- answer-type ordering ("when" / "how many" questions), as shipped otherwise
+        typed = [q for q in questions if expected_answer_type(q.text) is not None]
+        print("### Answer-type ordering: margin of `index.answer_types.SENTENCE_MARGIN`\n")
+        print(
+            f"{len(typed)} questions ask for a date or a number "
+            f"({', '.join(q.id for q in typed)}); for them, passages with a sentence holding one "
+            "within the margin of the best sentence cosine come first. Final answerer as "
+            "shipped otherwise; the margin changes nothing else.\n"
+        )
+        print(QUALITY_HEADER)
+        shipped_margin = answer_types.SENTENCE_MARGIN
+        for margin in (None, 0.05, 0.1, 0.15, 0.2):
+            answer_types.SENTENCE_MARGIN = -2.0 if margin is None else margin
+            label = "off" if margin is None else f"{margin}"
+            if margin == shipped_margin:
+                label += " (shipped)"
+            scores, _ = evaluate(
+                Variant(label, base, config.answer), questions, index, embedder, 10
+            )
+            print(quality_row(f"margin {label}", scores, questions))
+        answer_types.SENTENCE_MARGIN = shipped_margin
+        print()
 
         print("### Refusal calibration\n")
         print(calibration)

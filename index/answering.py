@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from index.answer_types import answering_sentences
 from index.config import AnswerConfig, RetrievalConfig
 from index.embedder import Embedder
 from index.lexical import tokenize
 from index.models import Answer, Citation, Hit
 from index.retriever import LoadedIndex
-from index.snippets import Snippet, score_sentences
+from index.snippets import ScoredSentences, Snippet, score_sentences
 
 NOT_FOUND = "I couldn't find anything about that in the articles."
 EMPTY_QUESTION = "Ask me a question about the articles, for example: who is Dmitry Rogozin?"
@@ -62,7 +63,7 @@ def answer_question(
     limit = max_citations or config.max_citations
     floor = best * config.relative_cutoff
     relevant = [hit for hit in hits if hit.dense_score >= floor][: limit * CANDIDATES_PER_CITATION]
-    citations = _cite(relevant, terms, query_vector, index, config, limit)
+    citations = _cite(cleaned, relevant, terms, query_vector, index, config, limit)
     text = citations[0].snippet[slice(*citations[0].highlight)] if citations else NOT_FOUND
     return Answer(cleaned, bool(citations), text, tuple(citations), time.perf_counter() - started)
 
@@ -77,6 +78,7 @@ class _Kept:
 
 
 def _cite(
+    question: str,
     hits: list[Hit],
     terms: list[str],
     query_vector: np.ndarray,
@@ -93,6 +95,8 @@ def _cite(
     if index.sentences is not None:
         cosines = [index.sentences.of_passage(hit.row) @ query_vector for hit in hits]
     scored = score_sentences([p["text"] for p in passages], terms, index.lexical.idf, cosines)
+    if cosines is not None:
+        hits, passages, scored = _answer_type_first(question, hits, passages, scored, cosines)
     kept: list[_Kept] = []
     for hit, passage, sentences in zip(hits, passages, scored, strict=True):
         doc_id = passage["doc_id"]
@@ -123,6 +127,28 @@ def _cite(
         _citation(rank, k.hit, k.passage, k.snippet, k.also_in, index)
         for rank, k in enumerate(kept, start=1)
     ]
+
+
+def _answer_type_first(
+    question: str,
+    hits: list[Hit],
+    passages: list[dict],
+    scored: list[ScoredSentences],
+    cosines: list[np.ndarray],
+) -> tuple[list[Hit], list[dict], list[ScoredSentences]]:
+    """For a "when" or "how many" question, the passages with a sentence that closely matches
+    it *and* holds a date or number come first (in fused order among themselves), quoting that
+    sentence: fusion alone ranks "the U.S. was dependent on Soyuz" above "the US had lost its
+    manned spaceflight capabilities in 2011" for "when did the US lose…"."""
+    answering = answering_sentences(question, [s.sentences for s in scored], cosines)
+    if not answering or not any(answering):
+        return hits, passages, scored
+    order = sorted(range(len(hits)), key=lambda i: not answering[i])
+    return (
+        [hits[i] for i in order],
+        [passages[i] for i in order],
+        [scored[i].favouring(answering[i]) if answering[i] else scored[i] for i in order],
+    )
 
 
 def _citation(

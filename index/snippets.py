@@ -38,6 +38,12 @@ class ScoredSentences:
     sentences: list[str]
     scores: list[float]
 
+    def favouring(self, numbers: Collection[int]) -> ScoredSentences:
+        """The same sentences with `numbers` scored above every other one."""
+        lead = max(self.scores, default=0.0) - min(self.scores, default=0.0) + 1.0
+        scores = [s + lead if i in numbers else s for i, s in enumerate(self.scores)]
+        return ScoredSentences(self.sentences, scores)
+
     def quote(self, max_chars: int, shown: Collection[int] = ()) -> Snippet | None:
         """1–3 whole sentences around the best one not in `shown` (sentence numbers another
         citation already quotes); None when every sentence is already shown."""

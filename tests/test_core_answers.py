@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from index.answer_types import AnswerType, expected_answer_type
 from index.answering import EMPTY_QUESTION, NOT_FOUND, clean_question
 from index.models import Answer, Citation
 from index.passages import split_sentences
@@ -82,6 +83,38 @@ def test_the_article_that_answers_is_cited_first(
     assert first.doc_id == doc_id
     assert phrase in first.snippet
     assert answer.answer == first.snippet[slice(*first.highlight)]
+
+
+@pytest.mark.parametrize(
+    ("question", "phrase"),
+    [
+        ("When did the US lose the ability to launch its own astronauts?", "in 2011"),
+        ("When did Moscow invade Ukraine?", "on February 24"),
+        ("for how many years did the americans depend on soyuz rockets", "nine years"),
+    ],
+)
+def test_a_when_or_how_many_question_is_answered_first_by_a_sentence_with_a_date_or_number(
+    core_service: CitebotService, question: str, phrase: str
+) -> None:
+    answer = core_service.answer(question)
+
+    assert phrase in answer.answer, [c.snippet for c in answer.citations]
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("When did Moscow invade Ukraine?", AnswerType.DATE),
+        ("since when has SpaceX flown astronauts", AnswerType.DATE),
+        ("In what year were the sanctions brought in?", AnswerType.DATE),
+        ("how many satellites did the rocket carry", AnswerType.NUMBER),
+        ("How long was the video?", AnswerType.NUMBER),
+        ("What did Rogozin write when he posted the photos?", None),
+        ("Who is Dmitry Rogozin?", None),
+    ],
+)
+def test_the_kind_of_answer_a_question_asks_for(question: str, kind: AnswerType | None) -> None:
+    assert expected_answer_type(question) is kind
 
 
 def test_a_citation_names_its_article(core_service: CitebotService) -> None:
