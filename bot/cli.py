@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from typing import TextIO
 
 from bot.config import AppConfig, load_config
+from bot.memory import map_large_blocks_separately
 from bot.progress_bar import ProgressBar
 from bot.terminal_text import render_answer, render_build_report, render_sources
 from index.errors import (
@@ -115,6 +116,7 @@ def run_sources(args: argparse.Namespace, config: AppConfig, service: CitebotSer
 
 
 def run_serve(args: argparse.Namespace, config: AppConfig, service: CitebotService) -> int:
+    map_large_blocks_separately()  # before any build: it serves for weeks and reindexes
     # A bot should come up: a damaged index is rebuilt from the corpus (said on stderr).
     _ensure_index(service, rebuild_if_damaged=True)
     token = os.environ.get(TOKEN_ENV, "").strip()

@@ -1,6 +1,6 @@
 """When Telegram misbehaves: server errors, dropped connections, 429s for a while, answers slower
-than the bot waits, getUpdates failing for a while, a minute-long outage during long polling and
-a restart in the middle of traffic.
+than the bot waits, getUpdates failing for a while, a minute-long outage during long polling, a
+full reindex (memory must be given back) and a restart in the middle of traffic.
 
 One real `citebot -vv serve` process (debug logging on) runs against the emulator for the whole
 module; each story throws one fault at it and checks that every addressed question got exactly
@@ -22,8 +22,9 @@ import pytest
 
 from index.service import CitebotService
 from tests.bot_fixtures import ADMIN_ID, copy_corpus, new_emulator
-from tests.serve_harness import BotHome, ServedBot, replies_to, start_bot
+from tests.serve_harness import BotHome, ServedBot, reindex_until, replies_to, start_bot
 from tests.telegram_emulator import BotAPIEmulator
+from tests.test_reliability_concurrency import current_text
 
 QUESTIONS = (
     "who will save the ISS from an uncontrolled deorbit?",
@@ -39,6 +40,7 @@ OUTAGE_SECONDS = 60.0
 RECOVERY_SECONDS = 5.0  # issue 5: answering again within 5 s of Telegram's return
 # Six failed getUpdates in a row: python-telegram-bot alone would then wait 7.6 s before the next.
 GETUPDATES_502S = 6
+REINDEX_MEMORY_GROWTH = 0.05
 
 
 @dataclass
@@ -212,6 +214,19 @@ def outage_lines(served: Served) -> tuple[int, int]:
         logged.count("cannot fetch updates from Telegram"),
         logged.count("fetching updates from Telegram again"),
     )
+
+
+async def test_a_full_reindex_leaves_the_bot_no_larger_than_before(
+    emu: BotAPIEmulator, served: Served
+) -> None:
+    await assert_each_answered_once(emu, ask(emu, served.readers(4)))
+    before = served.bot.rss_bytes()  # warm, and no build yet in this process
+    progress = await reindex_until(emu, served.home.index, lambda: True)
+    await emu.wait_until(lambda: current_text(emu, progress).startswith("✅"), timeout=120)
+    await assert_each_answered_once(emu, ask(emu, served.readers(4)))
+    growth = served.bot.rss_bytes() / before - 1
+    # Before bot/memory.py fixed malloc's mmap threshold, the first build left ~10% for good.
+    assert growth <= REINDEX_MEMORY_GROWTH, f"{growth:+.1%} resident memory after /reindex full"
 
 
 async def test_a_restart_mid_traffic_finishes_in_flight_replies_and_answers_the_rest(

@@ -7,14 +7,13 @@ progress message as it goes, and report what changed; the live index keeps answe
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
 import logging
 
 from telegram import Message, Update
 
 from bot.context import BotState, CitebotContext
 from bot.formatting import notices
+from bot.memory import return_freed_memory
 from bot.progress import ProgressMessage
 from bot.replies import reply
 from bot.uploads import (
@@ -99,13 +98,6 @@ async def _fetch_checked(message: Message, state: BotState) -> tuple[str, bytes]
     return file_name, data
 
 
-def _return_freed_memory() -> None:
-    """Hand the memory a build freed back to the system: glibc keeps freed heap for reuse, and
-    a bot that reindexes now and then would otherwise stay at its largest build's size."""
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
 async def rebuild_with_progress(message: Message, state: BotState, full: bool) -> None:
     """Run the build off the event loop, showing progress, then its report or its error.
 
@@ -127,7 +119,7 @@ async def rebuild_with_progress(message: Message, state: BotState, full: bool) -
         await progress.finish(notices.build_failed_text("an unexpected error (see the log)"))
         raise
     finally:
-        await asyncio.to_thread(_return_freed_memory)
+        await asyncio.to_thread(return_freed_memory)
     logger.info(
         "chat %s: reindex %s done: %d articles, %d passages in %.1f s",
         message.chat_id,
