@@ -1,7 +1,9 @@
-"""Scale benchmark (issue 4): real builds at 10k passages, search and start-up at 1M.
+"""Scale benchmark (issue 4): real builds at 10k and 100k passages, incremental builds, 1M search.
 
     python bench/scale.py corpus                 # bench/out/scale/corpus-10k and corpus-1m
     python bench/scale.py build                  # a real build of corpus-10k, naive vs ours
+    python bench/scale.py build --passages 100000   # the same at 100k (writes corpus-100k first)
+    python bench/scale.py incremental            # corpus-10k as 1,691 files: change 1%, delete 1%
     python bench/scale.py search                 # 1M vectors from real ones: flat, HNSW, IVF
     python bench/scale.py hnsw --hnsw-m 32 --ef-construction 80   # more HNSW settings at 1M
     python bench/scale.py full                   # a complete 1M build: BM25, load, answers
@@ -13,6 +15,9 @@ Each stage prints markdown tables and saves them as bench/out/scale/<stage>.json
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
+import itertools
 import json
 import os
 import resource
@@ -20,7 +25,10 @@ import shutil
 import statistics
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 import numpy as np
 
@@ -30,14 +38,17 @@ sys.path.insert(0, str(ROOT))
 
 from bench.embed_speed import machine  # noqa: E402
 from bench.scale_corpus import write_corpus  # noqa: E402
+from index import builder  # noqa: E402
 from index.builder import build_index  # noqa: E402
 from index.config import CorpusConfig, IndexConfig, PassageConfig  # noqa: E402
-from index.embedder import Embedder, resolve_model  # noqa: E402
-from index.models import BuildProgress  # noqa: E402
-from index.store import IndexLayout, JsonlTable  # noqa: E402
+from index.embedder import Embedder, resolve_backend, resolve_model  # noqa: E402
+from index.models import BuildProgress, BuildReport  # noqa: E402
+from index.passages import split_sentences  # noqa: E402
+from index.store import IndexLayout, JsonlTable, read_manifest  # noqa: E402
 
 SMALL, LARGE = OUT / "corpus-10k", OUT / "corpus-1m"
 MODEL_CACHE = ROOT / "bench" / "out" / "models"
+INCREMENTAL = OUT / "incremental"
 
 
 def index_config(path: Path, **settings: object) -> IndexConfig:
@@ -101,54 +112,291 @@ def file_bytes(build: Path) -> dict[str, int]:
     }
 
 
+def size_label(passages: int) -> str:
+    return f"{passages // 1000}k" if passages % 1000 == 0 else str(passages)
+
+
 def stage_build(args: argparse.Namespace) -> None:
-    """A real build of corpus-10k, then naive encode vs our Embedder on a sample of its passages."""
-    root = OUT / "index-10k"
+    """A real build of corpus-<size>, then naive encode vs our Embedder on a sample of its
+    passages. corpus-10k comes from the corpus stage; another size is written here, by the same
+    generator with the same seed (so corpus-100k starts with corpus-10k's articles)."""
+    label = size_label(args.passages)
+    corpus = OUT / f"corpus-{label}"
+    if not corpus.is_dir():
+        started = time.perf_counter()
+        stats = write_corpus(corpus, args.passages, 1)
+        print(f"{corpus.name}: {stats} in {time.perf_counter() - started:.0f}s")
+    root = OUT / f"index-{label}"
     shutil.rmtree(root, ignore_errors=True)
     config = index_config(root)
-    stamps: dict[str, float] = {}
-
-    def progress(report: BuildProgress) -> None:
-        stamps.setdefault(report.stage, time.perf_counter())
-
-    embedder_holder: list[Embedder] = []
-
-    def get_embedder() -> Embedder:
-        if not embedder_holder:
-            embedder_holder.append(Embedder(config))
-        return embedder_holder[0]
-
+    embedder = functools.cache(lambda: Embedder(config))
+    phases = Phases()
     started = time.perf_counter()
-    report = build_index(CorpusConfig(path=SMALL), PassageConfig(), config, get_embedder, progress)
+    with phases.watching():
+        report = build_index(
+            CorpusConfig(path=corpus), PassageConfig(), config, embedder, phases.progress
+        )
     total = time.perf_counter() - started
     peak = peak_rss_mb()
     build = IndexLayout(root).current_build()
     assert build is not None
+    stamps = phases.stamps
     embed_seconds = stamps["indexing"] - stamps["embedding"]
     sizes = file_bytes(build)
+    sentence_vectors = int(read_manifest(build).data["sentence_vectors"])
+    seconds = phases.split(started, started + total)
     result = {
         "passages": report.passages,
         "articles": report.articles,
-        "backend": embedder_holder[0].backend,
+        "sentence_vectors": sentence_vectors,
+        "backend": embedder().backend,
         "build_seconds": total,
         "embed_seconds": embed_seconds,
+        "phases": seconds,
         "peak_rss_mb": peak,
         "bytes_per_passage": {k: v / report.passages for k, v in sizes.items()},
     }
     print(
-        f"build: {report.passages} passages, {report.articles} articles in {total:.0f}s "
+        f"build: {report.passages} passages ({sentence_vectors} sentence vectors), "
+        f"{report.articles} articles in {total:.0f}s "
         f"({report.passages / total:.1f} passages/s overall, {report.passages / embed_seconds:.1f}"
         f"/s embedding), peak RSS {peak:.0f} MB"
     )
     table(
-        "bytes per passage (10k build)",
+        f"where the time went ({label} build)",
+        [{"phase": k, "seconds": v} for k, v in seconds.items()],
+    )
+    table(
+        f"bytes per passage ({label} build)",
         [
             {"structure": k, "bytes": v, "bytes/passage": v / report.passages}
             for k, v in sizes.items()
         ],
     )
-    result["sample"] = compare_on_sample(build, embedder_holder[0], args.sample, args.repeats)
-    save("build", result)
+    result["sample"] = compare_on_sample(build, embedder(), args.sample, args.repeats)
+    save("build" if args.passages == 10_000 else f"build-{label}", result)
+
+
+class Phases:
+    """Where a build's time goes: the builder's progress stages, plus timers wrapped around the
+    few builder calls that are not stages of their own (scan, serving-build check, BM25, faiss,
+    manifest). Also prints the embedding rate to standard error every `every` seconds."""
+
+    TIMED = ("scan_corpus", "read_manifest", "build_dense_index", "write_manifest")
+
+    def __init__(self, every: float = 60.0) -> None:
+        self.every = every
+        self.stamps: dict[str, float] = {}
+        self.timers: dict[str, float] = {}
+        self.printed = 0.0
+        self.texts = 0  # passages and sentences embedded
+
+    def progress(self, report: BuildProgress) -> None:
+        now = time.perf_counter()
+        self.stamps.setdefault(report.stage, now)
+        if report.stage != "embedding":
+            return
+        self.texts = report.passages_to_embed
+        if report.passages_embedded and now - self.printed > self.every:
+            self.printed = now
+            done, total = report.passages_embedded, report.passages_to_embed
+            rate = done / (now - self.stamps["embedding"])
+            print(
+                f"  embedding {done:,}/{total:,} texts, {rate:.1f}/s, about "
+                f"{(total - done) / rate / 60:.0f} min left; load average {os.getloadavg()[0]:.1f}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def timed(self, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.timers[name] = self.timers.get(name, 0.0) + time.perf_counter() - started
+
+        return run
+
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[Phases]:
+        """Wrap the builder's calls with timers for the duration of one build."""
+        with contextlib.ExitStack() as stack:
+            for name in self.TIMED:
+                stack.enter_context(
+                    mock.patch.object(builder, name, self.timed(name, getattr(builder, name)))
+                )
+            lexical = builder.LexicalIndex
+            stack.enter_context(
+                mock.patch.object(lexical, "build", staticmethod(self.timed("bm25", lexical.build)))
+            )
+            stack.enter_context(
+                mock.patch.object(lexical, "save", self.timed("bm25", lexical.save))
+            )
+            yield self
+
+    def split(self, started: float, ended: float) -> dict[str, float]:
+        """Seconds per phase of a build that ran from `started` to `ended`."""
+        order = ["scanning", "loading model", "embedding", "indexing", "publishing"]
+        marks = [(s, self.stamps[s]) for s in order if s in self.stamps] + [("end", ended)]
+        spans = {a: b_at - a_at for (a, a_at), (_, b_at) in itertools.pairwise(marks)}
+        timers = self.timers
+        written = sum(timers.get(n, 0.0) for n in ("bm25", "build_dense_index", "write_manifest"))
+        phases = {
+            "scan corpus (read + sha256 of every file)": timers.get("scan_corpus", 0.0),
+            "check serving build (sha256 of its files)": timers.get("read_manifest", 0.0),
+            "plan (read changed files, reuse the rest)": spans.get("scanning", 0.0),
+            "load model": spans.get("loading model", 0.0),
+            "embed": spans.get("embedding", 0.0),
+            "write: vectors, sentence vectors, jsonl": spans.get("indexing", 0.0) - written,
+            "write: BM25 build + save": timers.get("bm25", 0.0),
+            "write: faiss index": timers.get("build_dense_index", 0.0),
+            "write: manifest (sha256 of new files)": timers.get("write_manifest", 0.0),
+            "publish + clean up": spans.get("publishing", 0.0),
+        }
+        phases["other"] = (ended - started) - sum(phases.values())
+        return phases
+
+
+def stage_incremental(args: argparse.Namespace) -> None:
+    """Issue 4: changing 1% of the files costs about 1% of a full build; deleting 1% embeds nothing.
+
+    corpus-10k is copied as one article per file (its own .jsonl files hold 500 articles each, and
+    the builder reuses or re-embeds whole files). Each build loads the model itself, as a
+    `citebot index` run does; the phase table shows that load apart.
+    """
+    corpus, root = INCREMENTAL / "corpus", INCREMENTAL / "index"
+    shutil.rmtree(root, ignore_errors=True)
+    records = split_into_files(SMALL, corpus)
+    config = index_config(root)
+    rng = np.random.default_rng(args.seed)
+    count = round(len(records) * args.fraction)
+    picked = rng.choice(len(records), 2 * count, replace=False)
+    changed = [records[i] for i in picked[:count]]
+    deleted = [records[i] for i in picked[count:]]
+    donors = [r for i, r in enumerate(records) if i not in set(picked.tolist())]
+    steps: list[dict[str, Any]] = []
+    phases: dict[str, dict[str, float]] = {}
+
+    def step(name: str, files: int) -> BuildReport:
+        report, seconds, split, texts = timed_build(corpus, config)
+        full = steps[0]["seconds"] if steps else seconds
+        steps.append(
+            {
+                "step": name,
+                "files changed": files,
+                "passages embedded": report.passages_embedded,
+                "texts embedded (passages + sentences)": texts,
+                "seconds": seconds,
+                "× full build": seconds / full,
+            }
+        )
+        phases[name] = split
+        print(
+            f"{name}: {report.articles:,} articles, {report.passages:,} passages, "
+            f"{report.passages_embedded:,} embedded, {seconds:.1f}s; load average "
+            f"{os.getloadavg()[0]:.1f}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return report
+
+    first = step("full build (fresh index)", len(records))
+    for record in changed:
+        edit_sentence(record, donors, rng)
+        write_article(corpus, record)
+    edited = step(f"change 1 sentence in {count} articles", count)
+    assert len(edited.files_changed) == count and edited.passages_embedded > 0, edited
+    for record in deleted:
+        (corpus / f"{record['id']}.jsonl").unlink()
+    removed = step(f"delete {count} other articles", count)
+    assert removed.passages_embedded == 0, removed
+    assert len(removed.files_removed) == count, removed
+    assert removed.articles == first.articles - count, removed
+    indexed = indexed_ids(root)
+    assert len(indexed) == first.articles - count
+    assert not indexed & {r["id"] for r in deleted}
+    unchanged = step("no change", 0)
+    assert unchanged.unchanged and unchanged.passages_embedded == 0, unchanged
+
+    table(
+        f"incremental builds of corpus-10k as {len(records):,} files "
+        f"({first.passages:,} passages), backend {resolve_backend(config)}",
+        steps,
+    )
+    table(
+        "where the time went (seconds)",
+        [{"phase": p} | {s: phases[s][p] for s in phases} for p in phases[steps[0]["step"]]],
+    )
+    print(
+        f"\nafter the deletions: {len(indexed):,} articles in documents.jsonl, none of the "
+        f"{count} deleted ids among them; {removed.passages:,} passages"
+    )
+    save(
+        "incremental",
+        {
+            "steps": steps,
+            "phases": phases,
+            "changed": [r["id"] for r in changed],
+            "deleted": [r["id"] for r in deleted],
+            "articles_after_delete": len(indexed),
+        },
+    )
+
+
+def split_into_files(source: Path, target: Path) -> list[dict[str, Any]]:
+    """Copy a corpus of .jsonl files as one single-line .jsonl file per article (same id, title,
+    date, source and text, so the same passages)."""
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    records = [
+        json.loads(line)
+        for path in sorted(source.glob("*.jsonl"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    for record in records:
+        write_article(target, record)
+    return records
+
+
+def write_article(folder: Path, record: dict[str, Any]) -> None:
+    path = folder / f"{record['id']}.jsonl"
+    path.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def edit_sentence(record: dict[str, Any], donors: list[dict[str, Any]], rng: Any) -> None:
+    """Replace the middle sentence of an article with a real sentence of another article."""
+    text = record["text"]
+    start, end = split_sentences(text)[len(split_sentences(text)) // 2]
+    while True:
+        donor = donors[int(rng.integers(len(donors)))]["text"]
+        spans = split_sentences(donor)
+        begin, stop = spans[int(rng.integers(len(spans)))]
+        if donor[begin:stop] != text[start:end]:
+            break
+    record["text"] = text[:start] + donor[begin:stop] + text[end:]
+
+
+def timed_build(
+    corpus: Path, config: IndexConfig
+) -> tuple[BuildReport, float, dict[str, float], int]:
+    """One incremental build with a model loaded for it: report, seconds, phases, texts embedded."""
+    phases = Phases()
+    embedder = functools.cache(lambda: Embedder(config))
+    started = time.perf_counter()
+    with phases.watching():
+        report = build_index(
+            CorpusConfig(path=corpus), PassageConfig(), config, embedder, phases.progress
+        )
+    ended = time.perf_counter()
+    return report, ended - started, phases.split(started, ended), phases.texts
+
+
+def indexed_ids(root: Path) -> set[str]:
+    build = IndexLayout(root).current_build()
+    assert build is not None
+    return {d["doc_id"] for d in JsonlTable(build / "documents.jsonl")}
 
 
 def compare_on_sample(build: Path, ours: Embedder, count: int, repeats: int) -> list[dict]:
@@ -194,9 +442,14 @@ if __name__ == "__main__":
     from bench.scale_search import stage_full, stage_hnsw, stage_search
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("stage", choices=["corpus", "build", "search", "hnsw", "full", "answers"])
+    parser.add_argument(
+        "stage", choices=["corpus", "build", "incremental", "search", "hnsw", "full", "answers"]
+    )
     parser.add_argument("--small", type=int, default=10_000, help="passages in corpus-10k")
     parser.add_argument("--large", type=int, default=1_000_000, help="passages in corpus-1m")
+    parser.add_argument("--passages", type=int, default=10_000, help="corpus size to build")
+    parser.add_argument("--fraction", type=float, default=0.01, help="files changed/deleted")
+    parser.add_argument("--seed", type=int, default=0, help="which files incremental edits")
     parser.add_argument("--sample", type=int, default=256, help="passages for naive vs ours")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--queries", type=int, default=300)
@@ -210,6 +463,7 @@ if __name__ == "__main__":
     stages = {
         "corpus": stage_corpus,
         "build": stage_build,
+        "incremental": stage_incremental,
         "search": stage_search,
         "hnsw": stage_hnsw,
         "full": stage_full,
