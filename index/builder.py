@@ -424,10 +424,12 @@ def passage_record(passage: Passage, title: str) -> dict[str, Any]:
 
 def _iter_passages(plans: list[_SourcePlan]) -> Iterator[dict[str, Any]]:
     for plan in plans:
+        titles: dict[str, str] | None = None  # a .jsonl file can hold thousands of articles
         for record in plan.passages:
             if "embed" not in record:  # reused from the serving build
-                title = next(d["title"] for d in plan.documents if d["doc_id"] == record["doc_id"])
-                record["embed"] = embedding_text(title, record["text"])
+                if titles is None:
+                    titles = {d["doc_id"]: d["title"] for d in plan.documents}
+                record["embed"] = embedding_text(titles[record["doc_id"]], record["text"])
             yield record
 
 
