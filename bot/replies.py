@@ -1,9 +1,10 @@
 """Sending replies: threaded to the asker, HTML with a plain-text fallback, typing as a courtesy.
 
 A reply Telegram did not take (it answered with a server error, or the connection failed or
-closed before any answer) is sent again, a few times over about 15 seconds: long enough for a
-short outage, bounded so a handler never hangs. A reply that timed out is not sent again:
-Telegram had the request and has most likely delivered it, so a second copy would be a
+closed before any answer) is sent again: soon at first, then every 2 s for up to 2 minutes, so a
+reply that was on its way when Telegram became unreachable for a minute still goes out within
+seconds of its return, and a handler never hangs for good. A reply that timed out is not sent
+again: Telegram had the request and has most likely delivered it, so a second copy would be a
 duplicate. (A 502 or a closed connection can, rarely, follow a delivery too; a rare duplicate
 is the price of not losing replies in the common case.)
 """
@@ -26,8 +27,11 @@ from bot.formatting.markup import to_plain
 logger = logging.getLogger(__name__)
 
 TYPING_WAIT_SECONDS = 2.0
-# Pauses before each further attempt at a send that was not delivered (15.5 s in all).
-RESEND_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
+# Pauses before each further attempt at a send that was not delivered: 0.5 s, doubling up to
+# 2 s, for as long as RESEND_FOR_SECONDS (longer than the minute-long outage of issue 5).
+RESEND_FIRST_PAUSE = 0.5
+RESEND_MAX_PAUSE = 2.0
+RESEND_FOR_SECONDS = 120.0
 # Failures before the request reached Telegram, or a connection closed with no answer at all
 # (in practice a kept-alive connection the server had already closed).
 _UNSENT_CAUSES = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
@@ -46,18 +50,28 @@ def was_not_delivered(error: TelegramError) -> bool:
 
 
 async def _deliver(send: Callable[[], Awaitable[T]], chat_id: int) -> T:
-    """Make the call, and make it again while Telegram says it did not happen."""
-    for delay in (*RESEND_DELAYS, None):
+    """Make the call, and make it again while Telegram says it did not happen (for a while)."""
+    loop = asyncio.get_running_loop()
+    started, pause, attempts = loop.time(), RESEND_FIRST_PAUSE, 1
+    while True:
         try:
-            return await send()
+            result = await send()
         except TelegramError as error:
-            if delay is None or not was_not_delivered(error):
+            waited = loop.time() - started
+            if not was_not_delivered(error) or waited + pause > RESEND_FOR_SECONDS:
                 raise
-            logger.warning(
-                "chat %s: not delivered (%s); trying again in %.1f s", chat_id, error, delay
-            )
-            await asyncio.sleep(delay)
-    raise AssertionError("unreachable: the last attempt returns or raises")
+            # One warning per reply, not one per attempt: an outage would flood the log.
+            log = logger.warning if attempts == 1 else logger.debug
+            log("chat %s: not delivered (%s); trying again in %.1f s", chat_id, error, pause)
+            await asyncio.sleep(pause)
+            pause, attempts = min(pause * 2, RESEND_MAX_PAUSE), attempts + 1
+        else:
+            if attempts > 1:
+                logger.info(
+                    "chat %s: delivered at attempt %d, after %.1f s",
+                    chat_id, attempts, loop.time() - started,
+                )  # fmt: skip
+            return result
 
 
 def _is_markup_rejection(error: BadRequest) -> bool:

@@ -190,7 +190,12 @@ async def test_a_minute_without_telegram_during_long_polling_loses_and_repeats_n
     before = ask(emu, served.readers(4)) + ask(emu, served.readers(2), in_group=True)
     await emu.wait_until(lambda: answered(emu, before))
     outages_logged = outage_lines(served)
+    # One more question whose reply is on its way when Telegram goes away: it must not be lost.
+    emu.set_latency(OUTAGE_SECONDS)
+    before += ask(emu, served.readers(1))
+    await emu.wait_until(lambda: emu.in_flight("sendMessage") == 1)
     await emu.stop()  # connections are refused from now on; the bot is waiting in a long poll
+    emu.set_latency(0)
     # Telegram keeps what users write meanwhile and hands it over once it is back.
     during = ask(emu, served.readers(3)) + ask(emu, served.readers(2), in_group=True)
     chatter = emu.user_sends(GROUP, served.readers(1)[0], CHATTER)

@@ -237,6 +237,10 @@ class BotAPIEmulator:
         """Delay every API response by `seconds`."""
         self._server.latency = seconds
 
+    def in_flight(self, method: str) -> int:
+        """Calls of `method` the emulator has received and not answered yet."""
+        return self._server.in_flight[method.lower()]
+
     # -- observing -----------------------------------------------------------------------
 
     @property

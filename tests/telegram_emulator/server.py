@@ -11,6 +11,7 @@ import asyncio
 import inspect
 import logging
 import socket
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +52,7 @@ class ApiServer:
     def __init__(self, world: World) -> None:
         self.world = world
         self.latency = 0.0
+        self.in_flight: Counter[str] = Counter()  # calls received and not answered yet, by method
         self.faults: list[Fault] = []
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
@@ -105,6 +107,14 @@ class ApiServer:
         except ApiError as error:
             records.add_rejection(method, {}, error.description)
             return _error(error)
+        self.in_flight[method.lower()] += 1
+        try:
+            return await self._answer(request, method, params)
+        finally:
+            self.in_flight[method.lower()] -= 1
+
+    async def _answer(self, request: web.Request, method: str, params: Params) -> web.Response:
+        records = self.world.records
         if self.latency:
             await asyncio.sleep(self.latency)
         fault = self._take_fault(method.lower())
