@@ -127,7 +127,8 @@ def stage_build(args: argparse.Namespace) -> None:
         stats = write_corpus(corpus, args.passages, 1)
         print(f"{corpus.name}: {stats} in {time.perf_counter() - started:.0f}s")
     root = OUT / f"index-{label}"
-    shutil.rmtree(root, ignore_errors=True)
+    if not args.resume:
+        shutil.rmtree(root, ignore_errors=True)
     config = index_config(root)
     embedder = functools.cache(lambda: Embedder(config))
     phases = Phases()
@@ -147,6 +148,8 @@ def stage_build(args: argparse.Namespace) -> None:
     seconds = phases.split(started, started + total)
     result = {
         "passages": report.passages,
+        "passages_embedded_this_run": report.passages_embedded,
+        "resumed": args.resume,
         "articles": report.articles,
         "sentence_vectors": sentence_vectors,
         "backend": embedder().backend,
@@ -159,8 +162,8 @@ def stage_build(args: argparse.Namespace) -> None:
     print(
         f"build: {report.passages} passages ({sentence_vectors} sentence vectors), "
         f"{report.articles} articles in {total:.0f}s "
-        f"({report.passages / total:.1f} passages/s overall, {report.passages / embed_seconds:.1f}"
-        f"/s embedding), peak RSS {peak:.0f} MB"
+        f"({report.passages / total:.1f} passages/s overall; {report.passages_embedded} embedded "
+        f"by this run at {report.passages_embedded / embed_seconds:.1f}/s), peak RSS {peak:.0f} MB"
     )
     table(
         f"where the time went ({label} build)",
@@ -448,6 +451,12 @@ if __name__ == "__main__":
     parser.add_argument("--small", type=int, default=10_000, help="passages in corpus-10k")
     parser.add_argument("--large", type=int, default=1_000_000, help="passages in corpus-1m")
     parser.add_argument("--passages", type=int, default=10_000, help="corpus size to build")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="build: continue a killed build of this size from its saved chunks (rates then "
+        "count only the passages this run embedded)",
+    )
     parser.add_argument("--fraction", type=float, default=0.01, help="files changed/deleted")
     parser.add_argument("--seed", type=int, default=0, help="which files incremental edits")
     parser.add_argument("--sample", type=int, default=256, help="passages for naive vs ours")
