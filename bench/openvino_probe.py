@@ -63,7 +63,7 @@ def main() -> int:
 
     model_path = Path(resolve_model("default"))
     with open(sorted(CORPUS.glob("*.jsonl"))[0], encoding="utf-8") as articles:
-        texts = [json.loads(line)["text"] for _, line in zip(range(PASSAGES), articles)]
+        texts = [json.loads(line)["text"] for _, line in zip(range(PASSAGES), articles, strict=False)]
     naive = SentenceTransformer(str(model_path), device="cpu")
     encoders: dict[str, Encode] = {
         "naive: SentenceTransformer.encode (torch)": lambda batch: naive.encode(
