@@ -14,6 +14,7 @@ passages/s, the ratio to naive and the mean cosine to the torch vectors.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import time
@@ -63,7 +64,7 @@ def main() -> int:
 
     model_path = Path(resolve_model("default"))
     with open(sorted(CORPUS.glob("*.jsonl"))[0], encoding="utf-8") as articles:
-        texts = [json.loads(line)["text"] for _, line in zip(range(PASSAGES), articles, strict=False)]
+        texts = [json.loads(line)["text"] for line in itertools.islice(articles, PASSAGES)]
     naive = SentenceTransformer(str(model_path), device="cpu")
     encoders: dict[str, Encode] = {
         "naive: SentenceTransformer.encode (torch)": lambda batch: naive.encode(
