@@ -30,7 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 SCIFACT = ROOT.parent / "shared" / "bench" / "scifact"
 OUT = ROOT / "bench" / "out"
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS = ("torch", "onnx", "onnx-int8", "openvino")
 sys.path.insert(0, str(ROOT))
 
 from index.config import IndexConfig  # noqa: E402
@@ -185,7 +185,7 @@ def measure_quality(index_config: IndexConfig) -> list[dict]:
     ids, texts, queries, relevant = load_scifact()
     query_ids = [q for q in queries if q in relevant]
     results = []
-    for backend in ("torch", "onnx-int8", "onnx"):
+    for backend in ("torch", "onnx-int8", "onnx", "openvino"):
         cache = OUT / f"scifact-{backend}.npy"
         embedder = Embedder(index_config.model_copy(update={"backend": backend}))
         started = time.perf_counter()

@@ -35,9 +35,10 @@ class IndexConfig(Section):
     path: Path = Path("data/index")
     model: str = DEFAULT_MODEL
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
-    # How passages and questions are embedded: "auto" is torch on a GPU and onnx-int8 on a CPU
-    # (measured in bench/RESULTS.md). Vectors of different backends are not mixed in one index.
-    backend: Literal["auto", "torch", "onnx", "onnx-int8"] = "auto"
+    # How passages and questions are embedded: "auto" is torch on a GPU and onnx-int8 on a CPU;
+    # "openvino" builds fastest on a CPU (measured in bench/RESULTS.md). Vectors of different
+    # backends are not mixed in one index.
+    backend: Literal["auto", "torch", "onnx", "onnx-int8", "openvino"] = "auto"
     # Where ONNX exports of the model are kept; None means <index.path>/../models.
     model_cache: Path | None = None
     batch_size: int = Field(64, ge=1, le=4096)

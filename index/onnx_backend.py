@@ -21,7 +21,7 @@ import re
 import secrets
 import shutil
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -191,31 +191,31 @@ def _hidden_states_module(model: Any) -> Any:
 
 
 class OnnxEncoder:
-    """Tokenizes, runs the ONNX session, pools and normalises as sentence-transformers does."""
+    """Tokenizes, runs the exported model, pools and normalises as sentence-transformers does.
+
+    `runtime` is what runs the ONNX file: onnxruntime, or OpenVINO (which reads ONNX itself).
+    """
 
     def __init__(
-        self, model_path: Path, onnx_file: Path, threads: int = 0, spinning: bool = False
+        self,
+        model_path: Path,
+        onnx_file: Path,
+        threads: int = 0,
+        spinning: bool = False,
+        runtime: str = "onnxruntime",
     ) -> None:
-        import onnxruntime
         from transformers import AutoTokenizer
 
         self._layout = read_model_layout(model_path)
         self._tokenizer = AutoTokenizer.from_pretrained(str(model_path))
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads  # 0: one per physical core
-        if not spinning:
-            # Idle threads sleep instead of spinning: on a shared 2-core machine this measured
-            # ~10% faster (bench/RESULTS.md), and a waiting bot leaves the cores to others.
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        # Without its memory arena, onnxruntime gives back what a build's large batches used;
-        # with it, a long-running bot kept ~400 MB more after its first /reindex for good
-        # (bench/soak.py). Speed measured the same within noise.
-        options.enable_cpu_mem_arena = False
-        self._session = onnxruntime.InferenceSession(
-            str(onnx_file), options, providers=["CPUExecutionProvider"]
-        )
-        self._inputs = [i.name for i in self._session.get_inputs()]
-        self.dimension = int(self._session.get_outputs()[0].shape[-1] or 0) or self._probe()
+        if runtime == "openvino":
+            self._inputs, self._run = _openvino_model(onnx_file, threads)
+            self.dimension = self._probe()
+        else:
+            self._inputs, self._run, self.dimension = _onnxruntime_session(
+                onnx_file, threads, spinning
+            )
+            self.dimension = self.dimension or self._probe()
 
     def _probe(self) -> int:
         return int(self.encode(["probe"]).shape[1])
@@ -230,7 +230,7 @@ class OnnxEncoder:
             return_tensors="np",
         )
         feed = {name: tokens[name].astype(np.int64) for name in self._inputs}
-        hidden = self._session.run(None, feed)[0]
+        hidden = self._run(feed)
         if self._layout["pooling"] == "cls":
             vectors = hidden[:, 0]
         else:
@@ -239,3 +239,46 @@ class OnnxEncoder:
         if self._layout["normalize"]:
             vectors = vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
         return np.asarray(vectors, dtype=np.float32)
+
+
+Run = Callable[[dict[str, np.ndarray]], np.ndarray]
+
+
+def _onnxruntime_session(
+    onnx_file: Path, threads: int, spinning: bool
+) -> tuple[list[str], Run, int]:
+    """onnxruntime on the CPU: (input names, run, output dimension or 0 if not fixed)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads  # 0: one per physical core
+    if not spinning:
+        # Idle threads sleep instead of spinning: on a shared 2-core machine this measured
+        # ~10% faster (bench/RESULTS.md), and a waiting bot leaves the cores to others.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Without its memory arena, onnxruntime gives back what a build's large batches used;
+    # with it, a long-running bot kept ~400 MB more after its first /reindex for good
+    # (bench/soak.py). Speed measured the same within noise.
+    options.enable_cpu_mem_arena = False
+    session = onnxruntime.InferenceSession(
+        str(onnx_file), options, providers=["CPUExecutionProvider"]
+    )
+    inputs = [i.name for i in session.get_inputs()]
+    dimension = session.get_outputs()[0].shape[-1]  # a name, not a number, if not fixed
+    return (
+        inputs,
+        lambda feed: session.run(None, feed)[0],
+        dimension if isinstance(dimension, int) else 0,
+    )
+
+
+def _openvino_model(onnx_file: Path, threads: int) -> tuple[list[str], Run]:
+    """OpenVINO on the CPU, tuned for one request at a time: (input names, run)."""
+    import openvino
+
+    settings: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY"}
+    if threads:
+        settings["INFERENCE_NUM_THREADS"] = threads
+    compiled = openvino.Core().compile_model(str(onnx_file), "CPU", settings)
+    inputs = [port.get_any_name() for port in compiled.inputs]
+    return inputs, lambda feed: compiled(feed)[0]

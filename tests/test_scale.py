@@ -105,7 +105,7 @@ def test_an_hnsw_index_finds_the_same_best_passage_as_exact_search(
         assert loaded["hnsw"].passage(hnsw[0].row) == loaded["flat"].passage(flat[0].row)
 
 
-def test_the_onnx_backends_embed_like_the_torch_model(
+def test_the_onnx_and_openvino_backends_embed_like_the_torch_model(
     core_config: AppConfig, tmp_path: Path, shared_model_cache: Path
 ) -> None:
     passages = [
@@ -117,9 +117,9 @@ def test_the_onnx_backends_embed_like_the_torch_model(
         backend: Embedder(
             index_config(core_config, tmp_path / "index", shared_model_cache, backend=backend)
         ).embed_passages(passages)
-        for backend in ("torch", "onnx", "onnx-int8")
+        for backend in ("torch", "onnx", "onnx-int8", "openvino")
     }
-    for backend, bound in (("onnx", 0.999), ("onnx-int8", 0.98)):
+    for backend, bound in (("onnx", 0.999), ("onnx-int8", 0.98), ("openvino", 0.999)):
         cosines = (vectors[backend] * vectors["torch"]).sum(axis=1)
         assert cosines.min() >= bound, (backend, cosines)
         assert np.allclose(np.linalg.norm(vectors[backend], axis=1), 1.0, atol=1e-5)
