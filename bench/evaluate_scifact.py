@@ -34,7 +34,6 @@ import logging
 import math
 import os
 import re
-import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -47,7 +46,9 @@ OUT = ROOT / "bench" / "out" / "scifact"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(ROOT))
 
+from bench.evaluate_devset import code_state, log  # noqa: E402
 from bot.config import load_config  # noqa: E402
 from index.builder import build_index  # noqa: E402
 from index.config import CorpusConfig, IndexConfig, PassageConfig, RetrievalConfig  # noqa: E402
@@ -63,23 +64,6 @@ PUBLISHED = {  # from /work/shared/bench/scifact/README.md (measured on these fi
     "bm25": "0.6863 / 0.8187 (MTEB bm25s 0.68736 / 0.81867)",
 }
 TARGET_HYBRID = 0.716  # issue 4: stemmed bm25s + MiniLM through RRF
-
-
-def code_state() -> str:
-    """The commit measured, and which of citebot's own files differ from it."""
-
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
-        return done.stdout if done.returncode == 0 else "?"
-
-    dirty = git("status", "--porcelain", "--", "index", "bot", "config.yaml", "pyproject.toml")
-    changed = [line[3:] for line in dirty.splitlines() if len(line) > 3]
-    suffix = f" + uncommitted changes in {', '.join(changed)}" if changed else ""
-    return f"citebot at commit {git('rev-parse', '--short', 'HEAD').strip()}{suffix}"
-
-
-def log(*parts: object) -> None:
-    print(*parts, file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------- metrics
