@@ -1,10 +1,10 @@
-"""Probe (issue 4, item 1): would OpenVINO embed faster than what citebot ships? Not a backend.
+"""Probe (issue 4, item 1): OpenVINO on both of citebot's ONNX exports, beside what ships.
 
-OpenVINO is not a citebot dependency. To run this, put it beside the project environment:
+Written before OpenVINO became the `openvino` backend (commit 0683d3a), which
+bench/embed_speed.py now measures through the Embedder; this probe also tries the int8 export
+(it does not load in OpenVINO) and calls OpenVINO directly, without citebot's Embedder:
 
-    .venv/bin/pip download openvino --no-deps -d /tmp/ovdl
-    .venv/bin/pip install --target /tmp/ovpkg --no-deps /tmp/ovdl/openvino-*.whl
-    HF_HUB_OFFLINE=1 PYTHONPATH=/tmp/ovpkg .venv/bin/python bench/openvino_probe.py
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/openvino_probe.py
 
 It embeds the same corpus-10k passages (bench/scale.py corpus) with naive
 `SentenceTransformer.encode`, citebot's onnx-int8 Embedder backend, and OpenVINO running
