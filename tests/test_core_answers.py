@@ -48,7 +48,8 @@ CITED = [
     (
         "Who does Rogozin blame for the collapse of cooperation in space?",
         SEGMENT_VIDEO,
-        "blamed the Western countries",
+        # Two sentences of the article say it; either is an answer (as in bench/devset.jsonl).
+        ("blamed the Western countries", "lies on the shoulders of the United States"),
     ),
     ("What conditions did Roscosmos set for the OneWeb launch?", ENGINES, "two conditions"),
     (
@@ -74,14 +75,15 @@ def sentences_of(text: str) -> list[str]:
 
 @pytest.mark.parametrize(("question", "doc_id", "phrase"), CITED, ids=[c[1] for c in CITED])
 def test_the_article_that_answers_is_cited_first(
-    core_service: CitebotService, question: str, doc_id: str, phrase: str
+    core_service: CitebotService, question: str, doc_id: str, phrase: str | tuple[str, ...]
 ) -> None:
     answer = core_service.answer(question)
 
     assert answer.found
     first = answer.citations[0]
     assert first.doc_id == doc_id
-    assert phrase in first.snippet
+    phrases = (phrase,) if isinstance(phrase, str) else phrase
+    assert any(p in first.snippet for p in phrases), first.snippet
     assert answer.answer == first.snippet[slice(*first.highlight)]
 
 

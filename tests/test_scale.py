@@ -5,6 +5,7 @@ torch model, and a change of backend re-embeds everything instead of mixing vect
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import faiss
@@ -124,6 +125,25 @@ def test_the_onnx_and_openvino_backends_embed_like_the_torch_model(
         assert cosines.min() >= bound, (backend, cosines)
         assert np.allclose(np.linalg.norm(vectors[backend], axis=1), 1.0, atol=1e-5)
     assert not list(shared_model_cache.glob(".tmp-*")), "an export left its temporary folder"
+
+
+def test_the_default_cpu_backend_is_openvino_and_embeds_questions_during_a_build(
+    core_embedder: Embedder,
+) -> None:
+    """The bot embeds a question on an answer thread while /reindex embeds passages on another:
+    both get exactly the vectors they would get alone."""
+    assert core_embedder.backend == "openvino"
+    passages = [f"{sentence} ({n})" for n in range(40) for sentence in QUESTIONS]
+    alone_passages = core_embedder.embed_passages(passages)
+    alone_questions = [core_embedder.embed_query(q) for q in QUESTIONS]
+    with ThreadPoolExecutor(2) as pool:
+        building = pool.submit(core_embedder.embed_passages, passages)
+        asked = [pool.submit(core_embedder.embed_query, q) for q in QUESTIONS * 5]
+        together = building.result()
+        answers = [future.result() for future in asked]
+    assert np.allclose(together, alone_passages, atol=1e-5)
+    for answer, question in zip(answers, QUESTIONS * 5, strict=True):
+        assert np.allclose(answer, alone_questions[QUESTIONS.index(question)], atol=1e-5)
 
 
 def test_changing_the_backend_re_embeds_everything_and_old_vectors_are_refused(
