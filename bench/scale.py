@@ -3,6 +3,8 @@
     python bench/scale.py corpus                 # bench/out/scale/corpus-10k and corpus-1m
     python bench/scale.py build                  # a real build of corpus-10k, naive vs ours
     python bench/scale.py build --passages 100000   # the same at 100k (writes corpus-100k first)
+    python bench/scale.py sample --passages 100000 --backends torch onnx-int8 openvino
+                                                 # naive vs ours again, on a build's passages
     python bench/scale.py incremental            # corpus-10k as 1,691 files: change 1%, delete 1%
     python bench/scale.py search                 # 1M vectors from real ones: flat, HNSW, IVF
     python bench/scale.py hnsw --hnsw-m 32 --ef-construction 80   # more HNSW settings at 1M
@@ -402,8 +404,26 @@ def indexed_ids(root: Path) -> set[str]:
     return {d["doc_id"] for d in JsonlTable(build / "documents.jsonl")}
 
 
-def compare_on_sample(build: Path, ours: Embedder, count: int, repeats: int) -> list[dict]:
-    """Naive SentenceTransformer.encode vs our Embedder on the same built passages, interleaved."""
+def stage_sample(args: argparse.Namespace) -> None:
+    """Naive encode vs our Embedder with each of --backends (default: what `auto` picks) on a
+    sample of an existing build's passages, without building again."""
+    label = size_label(args.passages)
+    build = IndexLayout(OUT / f"index-{label}").current_build()
+    if build is None:
+        raise SystemExit(f"no build of corpus-{label}: run `bench/scale.py build` first")
+    ours = [
+        Embedder(index_config(OUT / "unused", **({"backend": b} if b else {})))
+        for b in (args.backends or [None])
+    ]
+    rows = compare_on_sample(build, ours, args.sample, args.repeats)
+    save(f"sample-{label}", {"build": build.name, "sample": rows})
+
+
+def compare_on_sample(
+    build: Path, ours: Embedder | list[Embedder], count: int, repeats: int
+) -> list[dict]:
+    """Naive SentenceTransformer.encode vs our Embedder(s) on the same built passages, taking
+    turns within each repeat."""
     from sentence_transformers import SentenceTransformer
 
     from index.builder import embedding_text
@@ -415,10 +435,13 @@ def compare_on_sample(build: Path, ours: Embedder, count: int, repeats: int) -> 
         embedding_text(documents[p["doc_id"]], p["text"]) for p in map(passages.__getitem__, rows)
     ]
     naive = SentenceTransformer(resolve_model("default"), device="cpu")
-    runs = {
-        "naive: SentenceTransformer.encode": lambda: naive.encode(texts),
-        f"ours: Embedder ({ours.backend})": lambda: ours.embed_passages(texts),
+    runs: dict[str, Callable[[], Any]] = {
+        "naive: SentenceTransformer.encode": lambda: naive.encode(texts)
     }
+    for embedder in ours if isinstance(ours, list) else [ours]:
+        runs[f"ours: Embedder ({embedder.backend})"] = functools.partial(
+            embedder.embed_passages, texts
+        )
     rates: dict[str, list[float]] = {name: [] for name in runs}
     for repeat in range(repeats + 1):
         for name, run in runs.items():
@@ -446,7 +469,8 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "stage", choices=["corpus", "build", "incremental", "search", "hnsw", "full", "answers"]
+        "stage",
+        choices=["corpus", "build", "sample", "incremental", "search", "hnsw", "full", "answers"],
     )
     parser.add_argument("--small", type=int, default=10_000, help="passages in corpus-10k")
     parser.add_argument("--large", type=int, default=1_000_000, help="passages in corpus-1m")
@@ -461,6 +485,9 @@ if __name__ == "__main__":
     parser.add_argument("--seed", type=int, default=0, help="which files incremental edits")
     parser.add_argument("--sample", type=int, default=256, help="passages for naive vs ours")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--backends", nargs="+", help="sample: index.backend values to compare (default: auto)"
+    )
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--hnsw-m", type=int, nargs="+", default=[32])
     parser.add_argument("--ef-construction", type=int, default=80)
@@ -472,6 +499,7 @@ if __name__ == "__main__":
     stages = {
         "corpus": stage_corpus,
         "build": stage_build,
+        "sample": stage_sample,
         "incremental": stage_incremental,
         "search": stage_search,
         "hnsw": stage_hnsw,

@@ -32,6 +32,7 @@ from bench.scale import (
     save,
     table,
 )
+from bench.scale_search import VECTORS_BACKEND
 from index.answering import answer_question
 from index.builder import document_record, passage_record
 from index.config import AnswerConfig, PassageConfig, RetrievalConfig
@@ -48,7 +49,9 @@ def assemble_and_measure(args: argparse.Namespace) -> None:
     root = OUT / "index-1m"
     (OUT / "full-count.json").unlink(missing_ok=True)
     shutil.rmtree(root, ignore_errors=True)
-    config = index_config(root, hnsw_m=args.hnsw_m[0], hnsw_ef_search=args.ef_search)
+    config = index_config(
+        root, hnsw_m=args.hnsw_m[0], hnsw_ef_search=args.ef_search, backend=VECTORS_BACKEND
+    )
     work = root / "staging" / "assembled"
     work.mkdir(parents=True)
     result: dict[str, Any] = {}
@@ -92,7 +95,7 @@ def assemble_and_measure(args: argparse.Namespace) -> None:
             ),
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "build_seconds": 0.0,
-            "model": {"name": config.model, "backend": "onnx-int8", "dimension": 384},
+            "model": {"name": config.model, "backend": VECTORS_BACKEND, "dimension": 384},
             "passage_config": PassageConfig().model_dump(),
             "index_type": "hnsw",
             "passage_count": count,
@@ -152,7 +155,7 @@ def remeasure(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     write_manifest(build, data)
     result: dict[str, Any] = {"manifest_sha256_seconds": time.perf_counter() - started}
-    config = index_config(root, hnsw_ef_search=args.ef_search)
+    config = index_config(root, hnsw_ef_search=args.ef_search, backend=VECTORS_BACKEND)
     embedder = Embedder(config)
     loads = []
     for verify in (False, True):
