@@ -1,8 +1,9 @@
 """Picks the sentence of a passage that best answers a question and quotes 1–3 whole sentences
 around it, within a character budget.
 
-Sentences are scored by the BM25 weight (IDF) of the question's terms they contain: it costs
-microseconds, where embedding every candidate sentence would cost more than the whole search.
+Sentences are scored by the BM25 weight (IDF) of the question's terms they contain, which costs
+microseconds; when the index keeps a vector per sentence (built once, not per question), their
+cosine to the question is added, so a sentence that answers in other words can win.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ class Snippet:
     text: str
     highlight: tuple[int, int]  # the best sentence's span inside `text`
     best_sentence: str
-    score: float  # summed IDF of question terms in the best sentence
+    score: float  # the best sentence's score: summed IDF, scaled and plus its cosine if known
     first: int = 0  # numbers of the first and last sentence quoted, within the passage
     last: int = 0
 
