@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +21,7 @@ from index.config import (
 )
 from index.errors import ConfigError
 
+ENV_PREFIX = "CITEBOT_"
 CONFIG_ENV = "CITEBOT_CONFIG"
 DEFAULT_CONFIG_FILE = Path("config.yaml")
 
@@ -50,7 +52,7 @@ class AppConfig(BaseSettings):
     """Every setting citebot has. Secrets (the bot token) are never part of it."""
 
     model_config = SettingsConfigDict(
-        env_prefix="CITEBOT_", env_nested_delimiter="__", frozen=True, extra="forbid"
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", frozen=True, extra="forbid"
     )
 
     corpus: CorpusConfig = CorpusConfig()
@@ -91,6 +93,7 @@ def load_config(path: Path | str | None = None) -> AppConfig:
         _anchor_paths(values, config_file.resolve().parent)
     elif explicit:
         raise ConfigError(f"config file {config_file} does not exist")
+    _refuse_unknown_variables(os.environ)
     try:
         return AppConfig(**values)
     except ValidationError as error:
@@ -109,6 +112,22 @@ def describe_validation_error(error: ValidationError) -> str:
         shown = "" if isinstance(got, dict) or got is None else f" (got {got!r})"
         parts.append(f"{key}: {message}{shown}")
     return "; ".join(parts)
+
+
+def _refuse_unknown_variables(environment: Mapping[str, str]) -> None:
+    """pydantic-settings ignores CITEBOT_ variables that name no section (CITEBOT_INDEX_PATH,
+    CITEBOT_INDX__PATH), so a typo there would silently leave the setting as it was."""
+    sections = set(AppConfig.model_fields)
+    for name in sorted(environment):
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        section, delimiter, key = name.removeprefix(ENV_PREFIX).lower().partition("__")
+        if section not in sections or not delimiter or not key:
+            raise ConfigError(
+                f"environment variable {name}: unknown setting (settings are "
+                f"{ENV_PREFIX}<SECTION>__<KEY> with a section of config.yaml, "
+                f"e.g. {ENV_PREFIX}INDEX__PATH; the config file is {CONFIG_ENV})"
+            )
 
 
 def _read_yaml(config_file: Path) -> dict[str, Any]:

@@ -144,6 +144,19 @@ def test_a_bad_value_from_the_environment_names_the_key(monkeypatch: pytest.Monk
 
 
 @pytest.mark.parametrize(
+    "variable", ["CITEBOT_INDEX_PATH", "CITEBOT_INDX__PATH", "CITEBOT_MIN_SCORE", "CITEBOT_INDEX__"]
+)
+def test_an_environment_variable_that_names_no_setting_is_an_error_naming_it(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    monkeypatch.setenv(variable, "/srv/index")
+    with pytest.raises(ConfigError) as error:
+        load_config(CORE_CONFIG_FILE)
+    assert f"environment variable {variable}: unknown setting" in str(error.value)
+    assert "CITEBOT_INDEX__PATH" in str(error.value)
+
+
+@pytest.mark.parametrize(
     ("text", "problem"),
     [("- corpus\n- index\n", "mapping"), ("corpus: [unclosed\n", "YAML")],
 )
