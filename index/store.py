@@ -49,8 +49,8 @@ class Manifest:
 
     @property
     def backend(self) -> str:
-        """What embedded the vectors (torch, onnx, onnx-int8); builds from before it was recorded
-        were all made by torch."""
+        """What embedded the vectors (torch, onnx, onnx-int8, openvino); builds from before it
+        was recorded were all made by torch."""
         return str(self.data["model"].get("backend", "torch"))
 
     @property
