@@ -34,6 +34,7 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 ONNX_VARIANTS = ("onnx", "onnx-int8")
+OPENVINO_CACHE = "openvino-cache"  # OpenVINO's compiled models, beside the export they come from
 MODEL_FILE = "model.onnx"
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 SUPPORTED_POOLING = ("mean", "cls")
@@ -288,8 +289,10 @@ class _OpenVinoModel:
     A compiled model keeps working memory sized for the largest batch it has run (about 110 MB
     after a build of the shipped corpus, never given back), so bulk work runs on a compiled
     model of its own that is dropped afterwards (`bulk`), and the one that embeds questions
-    stays small. Compiling takes ~0.3 s. Each thread runs its own request: the bot embeds a
-    question on an answer thread while a /reindex embeds passages on another.
+    stays small. Each thread runs its own request: the bot embeds a question on an answer
+    thread while a /reindex embeds passages on another. Compiled models are cached beside the
+    export (OpenVINO's CACHE_DIR): compiling again takes 0.07 s instead of 0.3 s, and the
+    weights are then mapped from that file, shared by both models, instead of copied.
     """
 
     def __init__(self, onnx_file: Path, threads: int) -> None:
@@ -297,7 +300,10 @@ class _OpenVinoModel:
 
         self._core = openvino.Core()
         self._file = str(onnx_file)
-        self._settings: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY"}
+        self._settings: dict[str, object] = {
+            "PERFORMANCE_HINT": "LATENCY",
+            "CACHE_DIR": str(onnx_file.parent / OPENVINO_CACHE),
+        }
         if threads:
             self._settings["INFERENCE_NUM_THREADS"] = threads
         self._questions = self._compile()
@@ -305,6 +311,14 @@ class _OpenVinoModel:
         self._local = threading.local()
 
     def _compile(self) -> Any:
+        try:
+            return self._core.compile_model(self._file, "CPU", self._settings)
+        except RuntimeError:
+            if "CACHE_DIR" not in self._settings:
+                raise
+        # A cache folder it cannot write (a read-only install): compile without one.
+        logger.warning("OpenVINO cannot cache compiled models in %s", self._settings["CACHE_DIR"])
+        self._settings.pop("CACHE_DIR")
         return self._core.compile_model(self._file, "CPU", self._settings)
 
     def run(self, feed: dict[str, np.ndarray]) -> np.ndarray:
