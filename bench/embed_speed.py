@@ -12,6 +12,7 @@ Quality: SciFact nDCG@10 and Recall@10 with exact search for each backend.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import math
@@ -112,8 +113,12 @@ def _encode_in_worker(texts: list[str]) -> np.ndarray:
     return _worker.encode(texts)
 
 
-def speed_variants(passages_config: IndexConfig) -> dict[str, Callable[[list[str]], object]]:
-    """Each way of embedding a list of passages, by name; the first is the naive baseline."""
+def speed_variants(
+    passages_config: IndexConfig, stack: contextlib.ExitStack
+) -> dict[str, Callable[[list[str]], object]]:
+    """Each way of embedding a list of passages, by name; the first is the naive baseline.
+    Our Embedders run inside `stack`'s bulk blocks: the many small slices of this benchmark are
+    one job, as a build's chunk of 4,096 passages is."""
     from sentence_transformers import SentenceTransformer
 
     from index.onnx_backend import OnnxEncoder
@@ -121,6 +126,8 @@ def speed_variants(passages_config: IndexConfig) -> dict[str, Callable[[list[str
     model_path = resolve_model(passages_config.model)
     naive = SentenceTransformer(model_path, device="cpu")
     embedders = {b: Embedder(passages_config.model_copy(update={"backend": b})) for b in BACKENDS}
+    for embedder in embedders.values():
+        stack.enter_context(embedder.bulk())
     int8_file = next(model_cache_dir(passages_config).glob("*-onnx-int8/model.onnx"))
     spinning = OnnxEncoder(Path(model_path), int8_file, spinning=True)
     pool = ProcessPoolExecutor(
@@ -152,7 +159,8 @@ def measure_speed(passages: list[str], rounds: int, index_config: IndexConfig) -
     """Round-robin over small slices: every variant embeds each slice in turn, so a burst of
     load from other processes hits all variants alike. Rate = passages / summed seconds; the
     spread is the median and range of the per-slice ratios to the naive baseline."""
-    variants = speed_variants(index_config)
+    stack = contextlib.ExitStack()
+    variants = speed_variants(index_config, stack)
     for run in variants.values():  # warm-up, not counted
         run(passages[:8])
     seconds: dict[str, list[float]] = {name: [] for name in variants}
@@ -165,6 +173,7 @@ def measure_speed(passages: list[str], rounds: int, index_config: IndexConfig) -
                 run(part)
                 seconds[name].append(time.perf_counter() - started)
         print(f"round {round_number + 1}/{rounds}, load average {os.getloadavg()[0]:.1f}")
+    stack.close()
     naive = np.asarray(seconds["naive: SentenceTransformer.encode (torch)"])
     rows = []
     for name, spent in seconds.items():

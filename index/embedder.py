@@ -103,13 +103,18 @@ class Embedder:
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
         order = np.argsort([len(t) for t in texts], kind="stable")[::-1]
         step = self.batch_size * 4
-        with self._onnx.bulk() if self._onnx else contextlib.nullcontext():
+        with self.bulk():
             for begin in range(0, len(texts), step):
                 rows = order[begin : begin + step]
                 vectors[rows] = self._encode([texts[i] for i in rows])
                 if on_batch:
                     on_batch(len(rows))
         return vectors
+
+    def bulk(self) -> contextlib.AbstractContextManager[None]:
+        """Embed passages inside this block as one job: each `embed_passages` call is one
+        already, and a caller with many small calls (a benchmark) can make them one."""
+        return self._onnx.bulk() if self._onnx else contextlib.nullcontext()
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
         if self._onnx is not None:

@@ -329,10 +329,16 @@ class _OpenVinoModel:
 
     @contextlib.contextmanager
     def bulk(self) -> Iterator[None]:
-        """Within this block, this thread runs on a compiled model of its own, freed after."""
+        """Within this block, this thread runs on a compiled model of its own, freed after;
+        a block inside another keeps the outer one's."""
+        if getattr(self._local, "in_bulk", False):
+            yield
+            return
         outer = getattr(self._local, "request", None)
         self._local.request = self._compile().create_infer_request()
+        self._local.in_bulk = True
         try:
             yield
         finally:
             self._local.request = outer
+            self._local.in_bulk = False
