@@ -8,6 +8,7 @@
     python bench/scale.py incremental            # corpus-10k as 1,691 files: change 1%, delete 1%
     python bench/scale.py search                 # 1M vectors from real ones: flat, HNSW, IVF
     python bench/scale.py hnsw --hnsw-m 32 --ef-construction 80   # more HNSW settings at 1M
+    python bench/scale.py ivf                    # IVF-Flat on the same 1M vectors
     python bench/scale.py full                   # a complete 1M build: BM25, load, answers
     python bench/scale.py answers --hnsw-m 32 --ef-construction 80 --ef-search 256  # again
 
@@ -465,12 +466,22 @@ def compare_on_sample(
 
 if __name__ == "__main__":
     from bench.scale_full import remeasure as stage_answers
-    from bench.scale_search import stage_full, stage_hnsw, stage_search
+    from bench.scale_search import stage_full, stage_hnsw, stage_ivf, stage_search
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "stage",
-        choices=["corpus", "build", "sample", "incremental", "search", "hnsw", "full", "answers"],
+        choices=[
+            "corpus",
+            "build",
+            "sample",
+            "incremental",
+            "search",
+            "hnsw",
+            "ivf",
+            "full",
+            "answers",
+        ],
     )
     parser.add_argument("--small", type=int, default=10_000, help="passages in corpus-10k")
     parser.add_argument("--large", type=int, default=1_000_000, help="passages in corpus-1m")
@@ -503,6 +514,7 @@ if __name__ == "__main__":
         "incremental": stage_incremental,
         "search": stage_search,
         "hnsw": stage_hnsw,
+        "ivf": stage_ivf,
         "full": stage_full,
         "answers": stage_answers,
     }

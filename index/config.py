@@ -50,6 +50,9 @@ class IndexConfig(Section):
     hnsw_m: int = Field(32, ge=4, le=128)
     hnsw_ef_construction: int = Field(80, ge=8)
     hnsw_ef_search: int = Field(256, ge=8)
+    # Inverted lists an IVF search visits; 0 = 2·sqrt(nlist), which kept recall@10 at 0.962 at
+    # 1M for 3.5 ms (sqrt(nlist): 0.927; bench/RESULTS.md).
+    ivf_nprobe: int = Field(0, ge=0)
     chunk_size: int = Field(4096, ge=16, description="texts embedded per saved chunk")
     # A vector per sentence sharpens ranking and snippets, at about twice the build time;
     # "auto" keeps them up to sentence_vectors_max_passages passages.

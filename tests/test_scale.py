@@ -4,6 +4,7 @@ torch model, and a change of backend re-embeds everything instead of mixing vect
 
 from __future__ import annotations
 
+import math
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -80,6 +81,21 @@ def test_the_index_type_follows_the_corpus_size_unless_the_config_names_one(
     kinds = {"flat": faiss.IndexFlat, "hnsw": faiss.IndexHNSW, "ivf": faiss.IndexIVF}
     assert isinstance(loaded.dense, kinds[expected])
     assert loaded.dense.ntotal == report.passages
+
+
+def test_an_ivf_index_visits_twice_the_square_root_of_its_lists_unless_configured(
+    shipped_copy: Path,
+    tmp_path: Path,
+    shared_model_cache: Path,
+    core_embedder: Embedder,
+    core_config: AppConfig,
+) -> None:
+    config = index_config(core_config, tmp_path / "index", shared_model_cache, index_type="ivf")
+    build(shipped_copy, config, core_embedder, core_config)
+    dense = LoadedIndex.open_current(config).dense
+    assert dense.nprobe == int(2 * math.sqrt(dense.nlist)) > 1
+    configured = config.model_copy(update={"ivf_nprobe": 3})
+    assert LoadedIndex.open_current(configured).dense.nprobe == 3
 
 
 def test_an_hnsw_index_finds_the_same_best_passage_as_exact_search(
