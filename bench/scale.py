@@ -134,13 +134,8 @@ def stage_build(args: argparse.Namespace) -> None:
         shutil.rmtree(root, ignore_errors=True)
     config = index_config(root)
     embedder = functools.cache(lambda: Embedder(config))
-    phases = Phases()
-    started = time.perf_counter()
-    with phases.watching():
-        report = build_index(
-            CorpusConfig(path=corpus), PassageConfig(), config, embedder, phases.progress
-        )
-    total = time.perf_counter() - started
+    report, phases = timed_build(corpus, config, embedder)
+    total = phases.seconds
     peak = peak_rss_mb()
     build = IndexLayout(root).current_build()
     assert build is not None
@@ -148,7 +143,7 @@ def stage_build(args: argparse.Namespace) -> None:
     embed_seconds = stamps["indexing"] - stamps["embedding"]
     sizes = file_bytes(build)
     sentence_vectors = int(read_manifest(build).data["sentence_vectors"])
-    seconds = phases.split(started, started + total)
+    seconds = phases.split()
     result = {
         "passages": report.passages,
         "passages_embedded_this_run": report.passages_embedded,
@@ -196,6 +191,7 @@ class Phases:
         self.timers: dict[str, float] = {}
         self.printed = 0.0
         self.texts = 0  # passages and sentences embedded
+        self.started = self.ended = 0.0  # when the watched build began and ended
 
     def progress(self, report: BuildProgress) -> None:
         now = time.perf_counter()
@@ -239,10 +235,19 @@ class Phases:
             stack.enter_context(
                 mock.patch.object(lexical, "save", self.timed("bm25", lexical.save))
             )
-            yield self
+            self.started = time.perf_counter()
+            try:
+                yield self
+            finally:
+                self.ended = time.perf_counter()
 
-    def split(self, started: float, ended: float) -> dict[str, float]:
-        """Seconds per phase of a build that ran from `started` to `ended`."""
+    @property
+    def seconds(self) -> float:
+        return self.ended - self.started
+
+    def split(self) -> dict[str, float]:
+        """Seconds per phase of the watched build."""
+        started, ended = self.started, self.ended
         order = ["scanning", "loading model", "embedding", "indexing", "publishing"]
         marks = [(s, self.stamps[s]) for s in order if s in self.stamps] + [("end", ended)]
         spans = {a: b_at - a_at for (a, a_at), (_, b_at) in itertools.pairwise(marks)}
@@ -280,24 +285,26 @@ def stage_incremental(args: argparse.Namespace) -> None:
     picked = rng.choice(len(records), 2 * count, replace=False)
     changed = [records[i] for i in picked[:count]]
     deleted = [records[i] for i in picked[count:]]
-    donors = [r for i, r in enumerate(records) if i not in set(picked.tolist())]
+    taken = set(picked.tolist())
+    donors = [r for i, r in enumerate(records) if i not in taken]
     steps: list[dict[str, Any]] = []
     phases: dict[str, dict[str, float]] = {}
 
     def step(name: str, files: int) -> BuildReport:
-        report, seconds, split, texts = timed_build(corpus, config)
+        report, build = timed_build(corpus, config, functools.cache(lambda: Embedder(config)))
+        seconds = build.seconds
         full = steps[0]["seconds"] if steps else seconds
         steps.append(
             {
                 "step": name,
                 "files changed": files,
                 "passages embedded": report.passages_embedded,
-                "texts embedded (passages + sentences)": texts,
+                "texts embedded (passages + sentences)": build.texts,
                 "seconds": seconds,
                 "× full build": seconds / full,
             }
         )
-        phases[name] = split
+        phases[name] = build.split()
         print(
             f"{name}: {report.articles:,} articles, {report.passages:,} passages, "
             f"{report.passages_embedded:,} embedded, {seconds:.1f}s; load average "
@@ -374,29 +381,27 @@ def write_article(folder: Path, record: dict[str, Any]) -> None:
 def edit_sentence(record: dict[str, Any], donors: list[dict[str, Any]], rng: Any) -> None:
     """Replace the middle sentence of an article with a real sentence of another article."""
     text = record["text"]
-    start, end = split_sentences(text)[len(split_sentences(text)) // 2]
+    spans = split_sentences(text)
+    start, end = spans[len(spans) // 2]
     while True:
         donor = donors[int(rng.integers(len(donors)))]["text"]
-        spans = split_sentences(donor)
-        begin, stop = spans[int(rng.integers(len(spans)))]
+        donor_spans = split_sentences(donor)
+        begin, stop = donor_spans[int(rng.integers(len(donor_spans)))]
         if donor[begin:stop] != text[start:end]:
             break
     record["text"] = text[:start] + donor[begin:stop] + text[end:]
 
 
 def timed_build(
-    corpus: Path, config: IndexConfig
-) -> tuple[BuildReport, float, dict[str, float], int]:
-    """One incremental build with a model loaded for it: report, seconds, phases, texts embedded."""
+    corpus: Path, config: IndexConfig, embedder: Callable[[], Embedder]
+) -> tuple[BuildReport, Phases]:
+    """One build of `corpus`, watched: its report and where its time went."""
     phases = Phases()
-    embedder = functools.cache(lambda: Embedder(config))
-    started = time.perf_counter()
     with phases.watching():
         report = build_index(
             CorpusConfig(path=corpus), PassageConfig(), config, embedder, phases.progress
         )
-    ended = time.perf_counter()
-    return report, ended - started, phases.split(started, ended), phases.texts
+    return report, phases
 
 
 def indexed_ids(root: Path) -> set[str]:
