@@ -159,21 +159,20 @@ def measure_speed(passages: list[str], rounds: int, index_config: IndexConfig) -
     """Round-robin over small slices: every variant embeds each slice in turn, so a burst of
     load from other processes hits all variants alike. Rate = passages / summed seconds; the
     spread is the median and range of the per-slice ratios to the naive baseline."""
-    stack = contextlib.ExitStack()
-    variants = speed_variants(index_config, stack)
-    for run in variants.values():  # warm-up, not counted
-        run(passages[:8])
-    seconds: dict[str, list[float]] = {name: [] for name in variants}
-    slice_size = 32
-    for round_number in range(rounds):
-        for begin in range(0, len(passages), slice_size):
-            part = passages[begin : begin + slice_size]
-            for name, run in variants.items():
-                started = time.perf_counter()
-                run(part)
-                seconds[name].append(time.perf_counter() - started)
-        print(f"round {round_number + 1}/{rounds}, load average {os.getloadavg()[0]:.1f}")
-    stack.close()
+    with contextlib.ExitStack() as stack:
+        variants = speed_variants(index_config, stack)
+        for run in variants.values():  # warm-up, not counted
+            run(passages[:8])
+        seconds: dict[str, list[float]] = {name: [] for name in variants}
+        slice_size = 32
+        for round_number in range(rounds):
+            for begin in range(0, len(passages), slice_size):
+                part = passages[begin : begin + slice_size]
+                for name, run in variants.items():
+                    started = time.perf_counter()
+                    run(part)
+                    seconds[name].append(time.perf_counter() - started)
+            print(f"round {round_number + 1}/{rounds}, load average {os.getloadavg()[0]:.1f}")
     naive = np.asarray(seconds["naive: SentenceTransformer.encode (torch)"])
     rows = []
     for name, spent in seconds.items():

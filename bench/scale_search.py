@@ -225,25 +225,25 @@ def measure_ivf(vectors: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> 
     return {"build_seconds": build_seconds, "nprobe_when_loaded": nprobe_when_loaded, "sweep": rows}
 
 
-def stage_ivf(args: argparse.Namespace) -> None:
-    """IVF-Flat on the search stage's 1M vectors, against exact search."""
+def saved_vectors_with_truth(count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The search stage's 1M vectors, `count` query vectors and their exact top 10."""
     vectors = np.load(VECTORS_1M, mmap_mode="r")
-    queries = query_vectors(args.queries)
+    queries = query_vectors(count)
     flat = faiss.IndexFlatIP(vectors.shape[1])
     flat.add(np.asarray(vectors))
     _, truth = flat.search(queries, 10)
-    del flat
+    return vectors, queries, truth
+
+
+def stage_ivf(args: argparse.Namespace) -> None:
+    """IVF-Flat on the search stage's 1M vectors, against exact search."""
+    vectors, queries, truth = saved_vectors_with_truth(args.queries)
     save("ivf", measure_ivf(vectors, queries, truth) | {"peak_rss_mb": peak_rss_mb()})
 
 
 def stage_hnsw(args: argparse.Namespace) -> None:
     """More HNSW settings on the search stage's 1M vectors: build (or reuse) and sweep efSearch."""
-    vectors = np.load(VECTORS_1M, mmap_mode="r")
-    queries = query_vectors(args.queries)
-    flat = faiss.IndexFlatIP(vectors.shape[1])
-    flat.add(np.asarray(vectors))
-    _, truth = flat.search(queries, 10)
-    del flat
+    vectors, queries, truth = saved_vectors_with_truth(args.queries)
     for m in args.hnsw_m:
         config = index_config(OUT / "unused", hnsw_m=m, hnsw_ef_construction=args.ef_construction)
         path = OUT / f"hnsw-1m-m{m}-efc{args.ef_construction}.faiss"
