@@ -137,6 +137,10 @@ class CitebotService:
             self.load()
         return report
 
+    def question_languages(self) -> tuple[str, ...]:
+        """ISO 639-1 codes of the languages questions may be asked in (for /help)."""
+        return ("en",)
+
     def sources(self) -> list[SourceInfo]:
         return list(self.live().articles.values())
 
