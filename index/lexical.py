@@ -1,8 +1,15 @@
-"""BM25 over the passages, with bm25s (sparse matrices on disk, memory-mapped when loading)."""
+"""BM25 over the passages, with bm25s (sparse matrices on disk, memory-mapped when loading).
+
+Terms are stemmed by their alphabet: Cyrillic words with the Russian Snowball stemmer, all others
+with the English one, and the stop words of both languages are dropped, so Russian and English
+articles (and a corpus mixing them) are searched as well as English alone was. Names in other
+Latin-alphabet languages still match exactly; their inflections do not.
+"""
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -10,17 +17,42 @@ from pathlib import Path
 import bm25s
 import numpy as np
 import Stemmer
+from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_RUSSIAN
+
+# Changing how text becomes terms changes every BM25 index: part of a build's identity.
+TOKENIZER = "snowball-en-ru-1"
+_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+_STOPWORDS = sorted(set(STOPWORDS_EN) | set(STOPWORDS_RUSSIAN))
 
 
-@lru_cache(maxsize=1)
-def _stemmer() -> Stemmer.Stemmer:
-    return Stemmer.Stemmer("english")
+@lru_cache(maxsize=2)
+def _stemmer(language: str) -> Stemmer.Stemmer:
+    return Stemmer.Stemmer(language)
+
+
+def _stem_words(words: list[str]) -> list[str]:
+    """Stem each word with the stemmer of its alphabet (bm25s passes the unique words)."""
+    russian = [i for i, word in enumerate(words) if _CYRILLIC.search(word)]
+    if not russian:
+        return list(_stemmer("english").stemWords(words))
+    stems = list(words)
+    english = sorted(set(range(len(words))) - set(russian))
+    for language, numbers in (("russian", russian), ("english", english)):
+        if numbers:
+            done = _stemmer(language).stemWords([words[i] for i in numbers])
+            for i, stem in zip(numbers, done, strict=True):
+                stems[i] = stem
+    return stems
 
 
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
     """Lower-cased, stop-word-free, Snowball-stemmed terms: the same for passages and questions."""
     tokens = bm25s.tokenize(
-        list(texts), stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False
+        list(texts),
+        stopwords=_STOPWORDS,
+        stemmer=_stem_words,
+        return_ids=False,
+        show_progress=False,
     )
     return [list(t) for t in tokens]
 
