@@ -34,12 +34,12 @@ from bench.scale import (
 )
 from bench.scale_search import VECTORS_BACKEND
 from index.answering import answer_question
-from index.builder import document_record, passage_record
+from index.build_writer import SCRIPTS, document_record, passage_record
 from index.config import AnswerConfig, PassageConfig, RetrievalConfig
 from index.dense import search_dense
 from index.documents import load_file, scan_corpus
 from index.embedder import Embedder
-from index.lexical import LexicalIndex, tokenize
+from index.lexical import TOKENIZER, LexicalIndex, tokenize
 from index.passages import split_passages
 from index.retriever import LoadedIndex
 from index.store import IndexLayout, JsonlTable, write_manifest
@@ -49,8 +49,13 @@ def assemble_and_measure(args: argparse.Namespace) -> None:
     root = OUT / "index-1m"
     (OUT / "full-count.json").unlink(missing_ok=True)
     shutil.rmtree(root, ignore_errors=True)
+    # The 1M vectors are the English model's: the English path, no multilingual space.
     config = index_config(
-        root, hnsw_m=args.hnsw_m[0], hnsw_ef_search=args.ef_search, backend=VECTORS_BACKEND
+        root,
+        hnsw_m=args.hnsw_m[0],
+        hnsw_ef_search=args.ef_search,
+        backend=VECTORS_BACKEND,
+        multilingual_model="none",
     )
     work = root / "staging" / "assembled"
     work.mkdir(parents=True)
@@ -80,6 +85,7 @@ def assemble_and_measure(args: argparse.Namespace) -> None:
     assert np.load(work / "vectors.npy", mmap_mode="r").shape[0] == count
     hnsw_file = OUT / f"hnsw-1m-m{args.hnsw_m[0]}-efc{args.ef_construction}.faiss"
     shutil.copyfile(hnsw_file, work / "dense.faiss")
+    np.save(work / SCRIPTS, np.zeros(count, dtype=np.uint8))  # English text: Latin alphabet
     sweep = json.loads((OUT / "search.json").read_text())["hnsw"][0]["sweep"]
     enough = [row["efSearch"] for row in sweep if row["recall@10"] >= 0.95]
     config = config.model_copy(update={"hnsw_ef_search": min(enough) if enough else args.ef_search})
@@ -96,6 +102,8 @@ def assemble_and_measure(args: argparse.Namespace) -> None:
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "build_seconds": 0.0,
             "model": {"name": config.model, "backend": VECTORS_BACKEND, "dimension": 384},
+            "multilingual_model": {"name": "none", "dimension": 0},
+            "tokenizer": TOKENIZER,
             "passage_config": PassageConfig().model_dump(),
             "index_type": "hnsw",
             "passage_count": count,

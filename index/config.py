@@ -58,6 +58,9 @@ class IndexConfig(Section):
     # "auto" keeps them up to sentence_vectors_max_passages passages.
     sentence_vectors: Literal["auto", "on", "off"] = "auto"
     sentence_vectors_max_passages: int = Field(20_000, ge=0)
+    # A second model for questions in other languages and across languages: the USE Multilingual
+    # v3 vectors (15 languages) beside the English model's; "none" switches it off.
+    multilingual_model: Literal["use-multilingual-v3", "none"] = "use-multilingual-v3"
     # Check every index file against the manifest's sha256 when loading (sizes are always checked).
     verify_checksums: bool = True
 
@@ -69,6 +72,8 @@ class RetrievalConfig(Section):
     dense_weight: float = Field(1.0, ge=0)
     sentence_weight: float = Field(1.0, ge=0)
     bm25_weight: float = Field(1.0, ge=0)
+    multilingual_weight: float = Field(1.0, ge=0)
+    multilingual_sentence_weight: float = Field(1.0, ge=0)
 
 
 class AnswerConfig(Section):
@@ -76,6 +81,8 @@ class AnswerConfig(Section):
     snippet_max_chars: int = Field(350, ge=80, le=2000)
     # A question is answered only when its best passage's cosine similarity reaches this;
     # calibrated on the dev set in bench/ (see bench/RESULTS.md).
-    min_score: float = Field(0.25, ge=-1.0, le=1.0)
+    min_score: float = Field(0.24, ge=-1.0, le=1.0)
+    # The same for the multilingual model, whose cosines live on a scale of their own.
+    multilingual_min_score: float = Field(0.2, ge=-1.0, le=1.0)
     # Citations scoring below this fraction of the best one are left out.
     relative_cutoff: float = Field(0.5, ge=0.0, le=1.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,11 @@ from typing import Any
 import numpy as np
 
 from index.config import DEFAULT_MODEL, IndexConfig
+from index.multilingual import (
+    MultilingualEncoder,
+    load_multilingual_encoder,
+    multilingual_languages,
+)
 from index.onnx_backend import OnnxEncoder, cached_model_file
 
 logger = logging.getLogger(__name__)
@@ -62,11 +68,25 @@ def model_cache_dir(config: IndexConfig) -> Path:
     return config.model_cache or config.path.parent / "models"
 
 
+# The languages the English model reads; the multilingual one covers the rest.
+PRIMARY_LANGUAGES = ("en",)
+
+
+def question_languages(config: IndexConfig) -> tuple[str, ...]:
+    """ISO 639-1 codes of the languages questions may be asked in, without loading a model."""
+    extra = multilingual_languages(config.multilingual_model)
+    return tuple(sorted(set(PRIMARY_LANGUAGES) | set(extra)))
+
+
 class Embedder:
-    """One loaded model. Passage vectors and query vectors share the same space and norm."""
+    """The models of one config: the English model (passage and query vectors share its space
+    and norm) and, loaded on first use, the multilingual encoder beside it."""
 
     def __init__(self, config: IndexConfig) -> None:
         self.model_name = config.model
+        self.multilingual_name = config.multilingual_model
+        self._multilingual: MultilingualEncoder | None = None
+        self._multilingual_lock = threading.Lock()
         self.batch_size = config.batch_size
         self.backend = resolve_backend(config)
         self.device = "cpu" if self.backend != "torch" else resolve_device(config.device)
@@ -92,6 +112,14 @@ class Embedder:
             onnx_file = cached_model_file(Path(model_path), variant, model_cache_dir(config))
             self._onnx = OnnxEncoder(Path(model_path), onnx_file, runtime=runtime)
             self.dimension = self._onnx.dimension
+
+    @property
+    def multilingual(self) -> MultilingualEncoder | None:
+        """The multilingual encoder, None when the config switches it off."""
+        with self._multilingual_lock:
+            if self._multilingual is None:
+                self._multilingual = load_multilingual_encoder(self.multilingual_name)
+            return self._multilingual
 
     def embed_query(self, text: str) -> np.ndarray:
         return self._encode([text])[0]

@@ -49,8 +49,23 @@ class Hit:
 
     row: int
     score: float  # fused score
-    dense_score: float  # cosine similarity of question and passage
+    dense_score: float  # cosine similarity of question and passage, English model
     lexical_score: float  # BM25 score (0 when BM25 did not return it)
+    multilingual_score: float | None = None  # the same cosine in the multilingual model
+    same_script: bool = True  # passage and question in one alphabet (BM25 can compare them)
+    english: bool = True  # both in the Latin alphabet: the English model can compare them
+
+    @property
+    def judged_by_english_model(self) -> bool:
+        """Whether the English model's cosine, not the multilingual one's, speaks for this hit."""
+        return self.english or self.multilingual_score is None
+
+    @property
+    def cosine(self) -> float:
+        """The cosine of the model that can compare question and passage."""
+        if self.judged_by_english_model:
+            return self.dense_score
+        return float(self.multilingual_score)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

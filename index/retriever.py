@@ -1,25 +1,64 @@
-"""A published build loaded for searching: dense + BM25 candidates, fused, with exact cosines."""
+"""A published build loaded for searching: each model's candidates and BM25's, fused with
+regard to language, with exact cosines.
+
+Five ranked lists, when the build has them: the English model's passage vectors and sentence
+vectors, BM25, and the multilingual model's passage and sentence vectors. A list only judges the
+passages it can compare with the question: the English model only Latin-alphabet passages for a
+Latin-alphabet question, BM25 only passages in the question's alphabet, the multilingual model
+every passage. Each passage's fused score is the weighted mean of its reciprocal ranks over the
+lists that can judge it (bench/RESULTS.md): a plain sum would let the lists that cannot read a
+Russian passage outvote the one that can.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from index.build_writer import SCRIPTS
 from index.config import IndexConfig, RetrievalConfig
-from index.dense import load_dense_index, search_dense
-from index.embedder import resolve_backend
+from index.embedder import Embedder, resolve_backend
 from index.errors import IndexMismatchError, IndexNotFoundError
-from index.fusion import reciprocal_rank_fusion
-from index.lexical import LexicalIndex
+from index.fusion import Ranking, language_aware_fusion
+from index.languages import Script, script_of
+from index.lexical import TOKENIZER, LexicalIndex, tokenize
 from index.models import Hit, SourceInfo
-from index.sentence_vectors import SentenceVectors
 from index.store import REBUILD_HINT, IndexLayout, JsonlTable, Manifest, read_manifest
+from index.vector_space import MULTILINGUAL, PRIMARY, VectorSpace
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question ready to search: its terms, its vector in each model, its alphabet."""
+
+    text: str
+    terms: list[str]
+    vector: np.ndarray  # the English model's
+    multilingual: np.ndarray | None
+    script: Script
+
+    @property
+    def term_scripts(self) -> set[Script]:
+        """The alphabets the question's terms are written in."""
+        return {script_of(term) for term in self.terms}
+
+    @classmethod
+    def of(cls, text: str, embedder: Embedder) -> Query:
+        encoder = embedder.multilingual
+        return cls(
+            text,
+            tokenize([text])[0],
+            embedder.embed_query(text),
+            encoder.embed_query(text) if encoder is not None else None,
+            script_of(text),
+        )
 
 
 class LoadedIndex:
@@ -29,25 +68,29 @@ class LoadedIndex:
         started = time.perf_counter()
         self.build_dir = build_dir
         self.manifest: Manifest = read_manifest(build_dir, verify_checksums)
-        backend = resolve_backend(config)
-        if (self.manifest.model, self.manifest.backend) != (config.model, backend):
-            raise IndexMismatchError(
-                f"the index was built with model {self.manifest.model!r} "
-                f"(backend {self.manifest.backend!r}) but the config says {config.model!r} "
-                f"(backend {backend!r}): {REBUILD_HINT}"
-            )
+        _check_models(self.manifest, config)
         try:
             self.passages = JsonlTable(build_dir / "passages.jsonl")
             self._documents = JsonlTable(build_dir / "documents.jsonl")
-            self.vectors = np.load(build_dir / "vectors.npy", mmap_mode="r")
-            self.dense = load_dense_index(build_dir / "dense.faiss", config)
+            primary = VectorSpace.open(build_dir, PRIMARY, config)
+            if primary is None:
+                raise ValueError(f"{PRIMARY.passages} is missing")
+            self.primary = primary
+            self.multilingual = VectorSpace.open(build_dir, MULTILINGUAL, config)
+            self.scripts = np.load(build_dir / SCRIPTS)
             self.lexical = LexicalIndex.load(build_dir / "bm25")
-            self.sentences = SentenceVectors.open(build_dir)
         except (OSError, ValueError, RuntimeError) as error:
             raise IndexMismatchError(
                 f"the index files cannot be read ({error}): {REBUILD_HINT}"
             ) from error
-        counts = {len(self.passages), len(self.vectors), int(self.dense.ntotal)}
+        self.vectors, self.dense, self.sentences = (
+            primary.vectors,
+            primary.dense,
+            primary.sentences,
+        )  # the English model's, by their old names
+        counts = {len(self.passages), len(self.vectors), int(self.dense.ntotal), len(self.scripts)}
+        if self.multilingual is not None:
+            counts |= {len(self.multilingual.vectors), int(self.multilingual.dense.ntotal)}
         if counts != {self.manifest.passage_count}:
             raise IndexMismatchError(f"the index files do not match each other: {REBUILD_HINT}")
         if self.vectors.shape[1] != self.manifest.dimension:
@@ -84,28 +127,45 @@ class LoadedIndex:
         row = self._document_rows.get(doc_id)
         return None if row is None else str(self._documents[row]["text"])
 
-    def search(
-        self, query_vector: np.ndarray, terms: list[str], config: RetrievalConfig
-    ) -> list[Hit]:
-        """Fused candidates, best first, each with its exact cosine similarity to the question."""
+    def search(self, query: Query, config: RetrievalConfig) -> list[Hit]:
+        """Fused candidates, best first, each with its exact cosines to the question."""
         k = config.candidates
-        dense = search_dense(self.dense, query_vector, k) if config.fusion != "bm25" else []
-        lexical = self.lexical.search(terms, k) if config.fusion != "dense" else []
-        sentences = (
-            self.sentences.best_passages(query_vector, k)
-            if self.sentences is not None and config.fusion == "rrf"
-            else []
-        )
-        fused = reciprocal_rank_fusion(
-            [dense, lexical, sentences],
-            [config.dense_weight, config.bm25_weight, config.sentence_weight],
+        latin = query.script is Script.LATIN
+        # BM25 can judge the passages written in an alphabet the question has terms in: a
+        # Russian question naming "OneWeb" can be matched with English text on that word.
+        same_script = np.isin(self.scripts, [int(s) for s in query.term_scripts])
+        lists: list[tuple[Ranking, float, np.ndarray | None]] = []
+        if config.fusion != "bm25" and latin:
+            english = self.scripts == Script.LATIN
+            lists.append((self.primary.search(query.vector, k), config.dense_weight, english))
+            if config.fusion == "rrf":
+                sentences = self.primary.best_sentences(query.vector, k)
+                lists.append((sentences, config.sentence_weight, english))
+        lexical = self.lexical.search(query.terms, k) if config.fusion != "dense" else []
+        if config.fusion != "dense":
+            lists.append((lexical, config.bm25_weight, same_script))
+        if self.multilingual is not None and query.multilingual is not None:
+            if config.fusion != "bm25":
+                passages = self.multilingual.search(query.multilingual, k)
+                lists.append((passages, config.multilingual_weight, None))
+            if config.fusion == "rrf":
+                sentences = self.multilingual.best_sentences(query.multilingual, k)
+                lists.append((sentences, config.multilingual_sentence_weight, None))
+        fused = language_aware_fusion(
+            [ranking for ranking, _, _ in lists],
+            [weight for _, weight, _ in lists],
+            [judges for _, _, judges in lists],
             config.rrf_k,
         )[:k]
         if not fused:
             return []
-        rows = np.fromiter((row for row, _ in fused), dtype=np.int64)
-        cosines = np.asarray(self.vectors[np.sort(rows)]) @ query_vector
-        cosine_of = dict(zip(np.sort(rows).tolist(), cosines.tolist(), strict=True))
+        rows = [row for row, _ in fused]
+        cosine_of = self.primary.cosines(rows, query.vector)
+        multilingual_of = (
+            self.multilingual.cosines(rows, query.multilingual)
+            if self.multilingual is not None and query.multilingual is not None
+            else {}
+        )
         bm25_of = dict(lexical)
         return [
             Hit(
@@ -113,6 +173,27 @@ class LoadedIndex:
                 score=score,
                 dense_score=cosine_of[row],
                 lexical_score=bm25_of.get(row, 0.0),
+                multilingual_score=multilingual_of.get(row),
+                same_script=bool(same_script[row]),
+                english=latin and self.scripts[row] == Script.LATIN,
             )
             for row, score in fused
         ]
+
+
+def _check_models(manifest: Manifest, config: IndexConfig) -> None:
+    """An index is only searched with the models (and the tokenizer) that built it."""
+    backend = resolve_backend(config)
+    if (manifest.model, manifest.backend) != (config.model, backend):
+        raise IndexMismatchError(
+            f"the index was built with model {manifest.model!r} "
+            f"(backend {manifest.backend!r}) but the config says {config.model!r} "
+            f"(backend {backend!r}): {REBUILD_HINT}"
+        )
+    if manifest.multilingual_model != config.multilingual_model:
+        raise IndexMismatchError(
+            f"the index was built with multilingual model {manifest.multilingual_model!r} but "
+            f"the config says {config.multilingual_model!r}: {REBUILD_HINT}"
+        )
+    if manifest.data.get("tokenizer") != TOKENIZER:
+        raise IndexMismatchError(f"the index was built with another tokenizer: {REBUILD_HINT}")

@@ -1,8 +1,9 @@
 """One vector per sentence of every passage: a finer-grained dense signal for ranking, and the
 way snippets find the sentence that answers a question even when it shares no words with it.
 
-Stored beside the passage vectors: `sentences.npy` (one row per sentence, passage by passage)
-and `sentences.offsets.npy` (passage r owns rows offsets[r]:offsets[r + 1]).
+Stored beside the passage vectors, one file per model (`sentences.npy` for the English model,
+`multilingual-sentences.npy` for the multilingual one; one row per sentence, passage by passage)
+and one `sentences.offsets.npy` they share (passage r owns rows offsets[r]:offsets[r + 1]).
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ OFFSETS = "sentences.offsets.npy"
 
 
 class SentenceVectorWriter:
-    """Fills the two files passage by passage during a build."""
+    """Fills a model's sentence vectors (and the shared offsets) passage by passage."""
 
-    def __init__(self, directory: Path, count: int, dimension: int, passages: int) -> None:
+    def __init__(
+        self, directory: Path, count: int, dimension: int, passages: int, name: str = VECTORS
+    ) -> None:
         self._directory = directory
+        self._name = name
         self._vectors = np.zeros((count, dimension), dtype=np.float32)
         self._offsets = np.zeros(passages + 1, dtype=np.int64)
         self._next = 0
@@ -30,26 +34,27 @@ class SentenceVectorWriter:
         self._next += len(vectors)
         self._offsets[passage_row + 1] = self._next
 
-    def finish(self) -> None:
-        np.save(self._directory / VECTORS, self._vectors[: self._next])
-        # Passages without sentence vectors own an empty range ending where the last one did.
-        np.save(self._directory / OFFSETS, np.maximum.accumulate(self._offsets))
+    def finish(self, write_offsets: bool = True) -> None:
+        np.save(self._directory / self._name, self._vectors[: self._next])
+        if write_offsets:
+            # Passages without sentence vectors own an empty range ending where the last did.
+            np.save(self._directory / OFFSETS, np.maximum.accumulate(self._offsets))
 
 
 class SentenceVectors:
-    """The sentence vectors of a published build, searchable."""
+    """A model's sentence vectors in a published build, searchable."""
 
-    def __init__(self, directory: Path) -> None:
-        self.vectors = np.load(directory / VECTORS, mmap_mode="r")
+    def __init__(self, directory: Path, name: str = VECTORS) -> None:
+        self.vectors = np.load(directory / name, mmap_mode="r")
         self.offsets = np.load(directory / OFFSETS)
         self._index: faiss.Index | None = None
 
     @classmethod
-    def open(cls, directory: Path) -> SentenceVectors | None:
+    def open(cls, directory: Path, name: str = VECTORS) -> SentenceVectors | None:
         """None when the build has no sentence vectors (large corpora skip them)."""
-        if not (directory / VECTORS).exists():
+        if not (directory / name).exists():
             return None
-        loaded = cls(directory)
+        loaded = cls(directory, name)
         return loaded if len(loaded.vectors) else None
 
     def __len__(self) -> int:

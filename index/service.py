@@ -17,7 +17,7 @@ from pathlib import Path
 from index.answering import answer_question
 from index.builder import build_index
 from index.config import AnswerConfig, CorpusConfig, IndexConfig, PassageConfig, RetrievalConfig
-from index.embedder import Embedder
+from index.embedder import Embedder, question_languages
 from index.errors import IndexNotFoundError
 from index.models import Answer, BuildProgress, BuildReport, Document, SourceInfo
 from index.retriever import LoadedIndex
@@ -139,7 +139,7 @@ class CitebotService:
 
     def question_languages(self) -> tuple[str, ...]:
         """ISO 639-1 codes of the languages questions may be asked in (for /help)."""
-        return ("en",)
+        return question_languages(self._index_config)
 
     def sources(self) -> list[SourceInfo]:
         return list(self.live().articles.values())

@@ -28,7 +28,7 @@ from index.errors import BuildInProgressError, IndexMismatchError, IndexNotFound
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: sentence vectors
+FORMAT_VERSION = 3  # 2: sentence vectors; 3: the multilingual model, passage scripts
 MANIFEST = "manifest.json"
 REBUILD_HINT = "run `citebot index --full` to rebuild it"
 
@@ -52,6 +52,20 @@ class Manifest:
         """What embedded the vectors (torch, onnx, onnx-int8, openvino); builds from before it
         was recorded were all made by torch."""
         return str(self.data["model"].get("backend", "torch"))
+
+    @property
+    def multilingual_model(self) -> str:
+        return str(self.data["multilingual_model"]["name"])
+
+    def identity(self) -> dict[str, Any]:
+        """What the build's vectors and terms depend on (see the builder's `_identity`)."""
+        return {
+            "model": self.model,
+            "backend": self.backend,
+            "multilingual_model": self.multilingual_model,
+            "tokenizer": self.data.get("tokenizer"),
+            "passage_config": self.data.get("passage_config"),
+        }
 
     @property
     def dimension(self) -> int:

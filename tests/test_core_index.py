@@ -42,9 +42,12 @@ def test_the_manifest_vouches_for_every_file_of_the_build(
     assert build is not None
     manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
 
-    assert manifest["format_version"] == FORMAT_VERSION == 2
+    assert manifest["format_version"] == FORMAT_VERSION == 3
     assert manifest["sentence_vectors"] > manifest["passage_count"]
     assert (manifest["model"]["name"], manifest["model"]["dimension"]) == ("default", 384)
+    multilingual = manifest["multilingual_model"]
+    assert (multilingual["name"], multilingual["dimension"]) == ("use-multilingual-v3", 512)
+    assert manifest["tokenizer"]
     passage_lines = (build / "passages.jsonl").read_text(encoding="utf-8").splitlines()
     assert manifest["passage_count"] == len(passage_lines) > 10
     articles = {p.name for p in SHIPPED_CORPUS.glob("*.md") if p.name != "README.md"}

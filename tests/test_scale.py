@@ -18,9 +18,8 @@ from index.builder import build_index
 from index.config import CorpusConfig, IndexConfig
 from index.embedder import Embedder, model_cache_dir
 from index.errors import IndexMismatchError
-from index.lexical import tokenize
 from index.models import BuildReport
-from index.retriever import LoadedIndex
+from index.retriever import LoadedIndex, Query
 from tests.index_fixtures import SHIPPED_CORPUS
 
 QUESTIONS = (
@@ -115,9 +114,8 @@ def test_an_hnsw_index_finds_the_same_best_passage_as_exact_search(
     assert isinstance(loaded["hnsw"].dense, faiss.IndexHNSW)
 
     for question in QUESTIONS:
-        vector = core_embedder.embed_query(question)
-        terms = tokenize([question])[0]
-        flat, hnsw = (loaded[k].search(vector, terms, core_config.retrieval) for k in loaded)
+        query = Query.of(question, core_embedder)
+        flat, hnsw = (loaded[k].search(query, core_config.retrieval) for k in loaded)
         assert flat and hnsw
         assert loaded["hnsw"].passage(hnsw[0].row) == loaded["flat"].passage(flat[0].row)
 
