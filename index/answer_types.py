@@ -21,26 +21,41 @@ class AnswerType(Enum):
     NUMBER = "number"
 
 
-# "When" only at the start: "what did he write when he posted…" asks for no date.
+# "When" only at the start: "what did he write when he posted…" asks for no date. Russian:
+# "когда", "в каком году", "какого числа", "с каких пор".
 _ASKS_DATE = re.compile(
-    r"^\W*(since |until |till )?when\b|\b(what|which) (year|date|day|month)\b", re.I
+    r"^\W*(since |until |till )?when\b|\b(what|which) (year|date|day|month)\b"
+    r"|^\W*(а |и )?когда\b|\bв как(ом|ой|ие) (году|месяце|день|дату|числа)\b"
+    r"|\bкакого числа\b|\bс каких пор\b",
+    re.I,
 )
-_ASKS_NUMBER = re.compile(r"\bhow (many|much|long|old|far|big|often)\b|\bwhat number\b", re.I)
+_ASKS_NUMBER = re.compile(
+    r"\bhow (many|much|long|old|far|big|often)\b|\bwhat number\b"
+    r"|\bсколько\b|\bкак (долго|часто|далеко)\b|\bкакой (возраст|срок)\b",
+    re.I,
+)
 _MONTHS = (
     "january|february|march|april|may|june|july|august|september|october|november|december|"
     "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
 )
 _DAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|tomorrow"
+_RUSSIAN_MONTHS = "январ|феврал|март|апрел|ма[йяе]|июн|июл|август|сентябр|октябр|ноябр|декабр"
+_RUSSIAN_DAYS = "понедельник|вторник|сред[уа]|четверг|пятниц|суббот|воскресень|вчера|сегодня|завтра"
 _HAS_DATE = re.compile(
     rf"\b(1[5-9]\d\d|20\d\d)s?\b|\b({_MONTHS})\.?\s+\d{{1,2}}\b|\b\d{{1,2}}\s+({_MONTHS})\b"
-    rf"|\b({_DAYS})\b|\b(last|next|this) (week|month|year)\b",
+    rf"|\b({_DAYS})\b|\b(last|next|this) (week|month|year)\b"
+    rf"|\b\d{{1,2}}\s+({_RUSSIAN_MONTHS})\w*|\b({_RUSSIAN_DAYS})\w*",
     re.I,
 )
 _NUMBER_WORDS = (
     "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|"
     "forty|fifty|hundred|hundreds|thousand|thousands|million|millions|billion|dozen|dozens|half"
 )
-_HAS_NUMBER = re.compile(rf"\d|\b({_NUMBER_WORDS})\b", re.I)
+_RUSSIAN_NUMBER_WORDS = (
+    "один|одна|два|две|три|четыре|пять|шесть|семь|восемь|девять|десять|двадцать|тридцать|сорок|"
+    "пятьдесят|сто|тысяч|миллион|миллиард|десятк|сотн|половин"
+)
+_HAS_NUMBER = re.compile(rf"\d|\b({_NUMBER_WORDS})\b|\b({_RUSSIAN_NUMBER_WORDS})\w*", re.I)
 
 
 def expected_answer_type(question: str) -> AnswerType | None:

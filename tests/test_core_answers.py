@@ -4,6 +4,7 @@ when the articles hold none."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 
@@ -143,13 +144,22 @@ def assert_quotes_whole_sentences(citation: Citation, max_chars: int) -> None:
         assert snippet[start:end] == snippet
         assert any(s.startswith(snippet[:-1]) for s in passage_sentences)
         return
-    runs = {
-        " ".join(passage_sentences[first : first + count])
+    # 1-3 whole sentences in the passage's order: neighbours joined by a space, an ellipsis
+    # where sentences between them are left out.
+    quotes = {
+        _joined(passage_sentences, numbers)
         for count in (1, 2, 3)
-        for first in range(len(passage_sentences) - count + 1)
+        for numbers in itertools.combinations(range(len(passage_sentences)), count)
     }
-    assert snippet in runs, f"{snippet!r} is not 1-3 whole sentences of its passage"
+    assert snippet in quotes, f"{snippet!r} is not 1-3 whole sentences of its passage"
     assert snippet[start:end] in passage_sentences
+
+
+def _joined(sentences: list[str], numbers: tuple[int, ...]) -> str:
+    text = sentences[numbers[0]]
+    for before, number in itertools.pairwise(numbers):
+        text += (" " if number == before + 1 else " … ") + sentences[number]
+    return text
 
 
 @pytest.mark.parametrize("question", QUESTIONS)
