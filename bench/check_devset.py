@@ -51,7 +51,7 @@ def normalise(text: str) -> str:
 
 
 def language(text: str) -> str:
-    """"ru" or "en" by which alphabet most letters are in."""
+    """ "ru" or "en" by which alphabet most letters are in."""
     cyrillic, latin = len(_CYRILLIC.findall(text)), len(_LATIN.findall(text))
     return "ru" if cyrillic > latin else "en"
 
@@ -110,7 +110,7 @@ def check(rows: list[dict], fix: bool) -> list[str]:
             problems.append(f"{where} question is not in {lang}")
         if kind in UNANSWERABLE:
             if not row.get("off_topic"):
-                problems.append(f"{where} unanswerable rows carry \"off_topic\": true")
+                problems.append(f'{where} unanswerable rows carry "off_topic": true')
             if row.get("gold"):
                 problems.append(f"{where} an unanswerable row has no gold phrase")
             continue
@@ -170,8 +170,10 @@ def main() -> int:
             print(f"{path.name}: {problem}")
         kinds = Counter(row.get("kind") for row in rows)
         corpora = Counter(row.get("corpus", "corpus") for row in rows)
-        print(f"{path.name}: {len(rows)} rows; {dict(kinds)}; {dict(corpora)}; "
-              f"{len(problems)} problems")
+        print(
+            f"{path.name}: {len(rows)} rows; {dict(kinds)}; {dict(corpora)}; "
+            f"{len(problems)} problems"
+        )
         failed = failed or bool(problems)
     return 1 if failed else 0
 

@@ -34,6 +34,7 @@ import logging
 import math
 import os
 import re
+import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -54,9 +55,8 @@ from index.builder import build_index  # noqa: E402
 from index.config import CorpusConfig, IndexConfig, PassageConfig, RetrievalConfig  # noqa: E402
 from index.embedder import Embedder  # noqa: E402
 from index.fusion import reciprocal_rank_fusion  # noqa: E402
-from index.lexical import tokenize  # noqa: E402
 from index.models import BuildProgress  # noqa: E402
-from index.retriever import LoadedIndex  # noqa: E402
+from index.retriever import LoadedIndex, Query  # noqa: E402
 
 K = 10
 PUBLISHED = {  # from /work/shared/bench/scifact/README.md (measured on these files; MTEB)
@@ -172,6 +172,49 @@ def rrf_documents(rankings: Sequence[list[str]], k: int = 60) -> list[str]:
     return [ids[row] for row, _ in fused]
 
 
+def cli_rankings(
+    index_config: IndexConfig, corpus_dir: Path, queries: dict[str, str]
+) -> tuple[dict[str, list[str]], float]:
+    """Every query through `citebot ask --json -` (one process, one question per line), as a
+    user's script would ask: the cited articles in citation order, and the wall time."""
+    exe = Path(sys.executable).with_name("citebot")
+    env = dict(
+        os.environ,
+        HF_HUB_OFFLINE="1",
+        CITEBOT_CORPUS__PATH=str(corpus_dir),
+        CITEBOT_CORPUS__MAX_FILE_MB="100",
+        CITEBOT_INDEX__PATH=str(index_config.path),
+    )
+    if index_config.model_cache is not None:
+        env["CITEBOT_INDEX__MODEL_CACHE"] = str(index_config.model_cache)
+    ids = list(queries)
+    started = time.perf_counter()
+    done = subprocess.run(
+        [str(exe) if exe.exists() else "citebot", "ask", "--json", "-"],
+        input="".join(queries[q].replace("\n", " ") + "\n" for q in ids),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"citebot ask failed ({done.returncode}): {done.stderr[-800:]}")
+    answers = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    if len(answers) != len(ids):
+        raise RuntimeError(f"{len(answers)} answers to {len(ids)} questions")
+    rankings = {}
+    for query_id, answer in zip(ids, answers, strict=True):
+        cited = dict.fromkeys(c["doc_id"] for c in answer["citations"])
+        rankings[query_id] = list(cited)
+    return rankings, seconds
+
+
+def mrr_at_k(ranking: Sequence[str], relevant: set[str], k: int) -> float:
+    return next((1.0 / (i + 1) for i, doc in enumerate(ranking[:k]) if doc in relevant), 0.0)
+
+
 def evaluate_mode(
     mode: str,
     corpus: list[dict],
@@ -238,6 +281,10 @@ def evaluate_mode(
                 ("dense 1 : BM25 2 : sentences 1", {"bm25_weight": 2.0}),
                 ("dense 1 : BM25 1 : sentences 2", {"sentence_weight": 2.0}),
                 ("no sentence list", {"sentence_weight": 0.0}),
+                (
+                    "no multilingual lists",
+                    {"multilingual_weight": 0.0, "multilingual_sentence_weight": 0.0},
+                ),
                 ("candidates=50", {"candidates": 50}),
             )
         },
@@ -246,10 +293,9 @@ def evaluate_mode(
     query_seconds = []
     for query_id, text in queries.items():
         t0 = time.perf_counter()
-        vector = embedder.embed_query(text)
-        terms = tokenize([text])[0]
+        query = Query.of(text, embedder)
         for name, setting in variants.items():
-            runs[name][query_id] = doc_ranking(index, index.search(vector, terms, setting))
+            runs[name][query_id] = doc_ranking(index, index.search(query, setting))
         query_seconds.append(time.perf_counter() - t0)
         bm25_docs = runs["BM25 (bm25s, stemmed; fusion=bm25)"][query_id]
         dense_docs = runs["dense (MiniLM, exact faiss; fusion=dense)"][query_id]
@@ -296,6 +342,25 @@ def evaluate_mode(
     bm25 = scores[order[0]][0]
     dense = scores[order[1]][0]
     lines.append("")
+    if mode == "passages":
+        log("  through `citebot ask --json -`…")
+        cli, cli_seconds = cli_rankings(index_config, corpus_dir, queries)
+        answered = sum(bool(r) for r in cli.values())
+        recall3 = sum(recall_at_k(cli[q], qrels[q], 3) for q in queries) / len(queries)
+        mrr5 = sum(mrr_at_k(cli[q], qrels[q], 5) for q in queries) / len(queries)
+        same3 = sum(recall_at_k(runs[FINAL][q], qrels[q], 3) for q in queries) / len(queries)
+        same_mrr = sum(mrr_at_k(runs[FINAL][q], qrels[q], 5) for q in queries) / len(queries)
+        lines += [
+            f"Through the CLI (`citebot ask --json -`, config.yaml as shipped, every query on "
+            f"stdin, {cli_seconds:.0f} s): the cited articles in citation order "
+            f"({answered}/{len(queries)} questions answered, the rest refused):",
+            "",
+            "| ranking | Recall@3 | MRR@5 |",
+            "|---|---|---|",
+            f"| `citebot ask --json -` citations | {recall3:.4f} | {mrr5:.4f} |",
+            f"| {FINAL}, documents | {same3:.4f} | {same_mrr:.4f} |",
+            "",
+        ]
     for name in (order[2], order[3]):
         value = scores[name][0]
         lines.append(
