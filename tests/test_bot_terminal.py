@@ -7,6 +7,7 @@ import io
 from bot.config import AppConfig
 from bot.formatting.answers import format_reply
 from bot.formatting.markup import to_plain
+from bot.i18n import ENGLISH
 from bot.terminal import PROMPT, run_terminal_chat
 from index.service import CitebotService
 
@@ -27,7 +28,9 @@ def test_a_question_gets_the_same_reply_text_as_in_telegram(
     shown_reply = shown.split(PROMPT)[1].strip()
     shown_count = bot_config.answer.max_citations
     answer = bot_service.answer(question, max_citations=shown_count + 1)
-    expected = to_plain(format_reply(answer, shown_count), bold=("**", "**"), show_urls=True)
+    expected = to_plain(
+        format_reply(ENGLISH, answer, shown_count), bold=("**", "**"), show_urls=True
+    )
     assert shown_reply == expected.strip()
     assert "[1] “" in shown_reply and "**" in shown_reply
     assert "Baikonur" in shown_reply
