@@ -60,7 +60,7 @@ def marked_in_code() -> set[MessageId]:
         ("ru_RU", "ru"),
         ("en", "en"),
         ("en-GB", "en"),
-        ("uk", "en"),
+        ("tlh", "en"),
         ("xx", "en"),
         ("", "en"),
         (None, "en"),

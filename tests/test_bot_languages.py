@@ -109,7 +109,7 @@ async def test_a_russian_speaker_is_told_of_the_rate_limit_in_russian(
         )
 
 
-@pytest.mark.parametrize("language_code", ["xx", None, "uk", "en-GB"])
+@pytest.mark.parametrize("language_code", ["xx", None, "tlh", "en-GB"])
 async def test_a_language_the_bot_does_not_speak_gets_english(
     bot: BotHarness, language_code: str | None
 ) -> None:
