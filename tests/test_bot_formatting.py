@@ -27,7 +27,7 @@ from bot.formatting.markup import (
     utf16_len,
     visible_length,
 )
-from bot.i18n import ENGLISH, supported_languages, translator_for
+from bot.i18n import ENGLISH, translator_for
 from bot.stats import StatsSnapshot
 from index.models import Answer, BuildProgress, BuildReport, Citation, Document
 from index.service import IndexInfo, SourceInfo
@@ -270,47 +270,3 @@ def test_admin_texts_render() -> None:
     progress = builds.progress_text(ENGLISH, BuildProgress("embedding", 5, 6, 10, 40))
     progress = telegram_text(progress)
     assert "Files scanned: 5/6" in progress and "Passages embedded: 10/40" in progress
-
-
-NOTICE_CONSTANTS = [
-    notices.NON_TEXT_HINT,
-    notices.EMPTY_QUESTION_HINT,
-    notices.UNKNOWN_COMMAND,
-    notices.RATE_LIMITED,
-    notices.GROUP_RATE_LIMITED,
-    notices.NOT_ADMIN,
-    notices.UPLOAD_NOT_ADMIN,
-    notices.ALREADY_RUNNING,
-    notices.ALREADY_RUNNING_UPLOAD,
-    notices.SOMETHING_WRONG,
-    NOT_FOUND,
-]
-
-
-@pytest.mark.parametrize("language", supported_languages())
-def test_every_notice_renders_in_every_language(language: str) -> None:
-    translator = translator_for(language)
-    snapshot = StatsSnapshot(questions=10, not_found=3, p50_ms=120.0, p95_ms=300.0)
-    info = IndexInfo("b<1>", "2026-01-01T00:00:00+00:00", 2.5, 5, 19, "m", "flat", 123456)
-    report = BuildReport(
-        "b1", 6, 25, 6, files_added=("new <file>.md",) * 300, skipped=("x: bad & ugly",)
-    )
-    languages = ("en", "ru", "de", "zh", "ar")
-    for html in (
-        notices.help_text(translator, "cite_bot", languages),
-        notices.start_text(translator, "cite_bot", ("en",)),
-        notices.ask_usage(translator, "cite_bot", languages),
-        notices.group_greeting(translator),
-        notices.rejected_question(translator, "no index at <dir> yet & so on"),
-        notices.sources_text(translator, []),
-        notices.stats_text(translator, snapshot, (4, 1), info),
-        notices.stats_text(translator, snapshot, (0, 0), None),
-        builds.progress_text(translator, None),
-        builds.progress_text(translator, BuildProgress("loading model")),
-        builds.report_text(translator, report),
-        builds.build_failed_text(translator, "<boom> & " * 500),
-        builds.upload_rejected(translator, "bad <name>"),
-        builds.upload_saved(translator, "a&b.md", 1234),
-        *(translator.gettext(message) for message in NOTICE_CONSTANTS),
-    ):
-        telegram_text(html)

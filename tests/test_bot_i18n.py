@@ -17,6 +17,8 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
+from bot.formatting import builds, notices
+from bot.formatting.answers import NOT_FOUND
 from bot.formatting.notices import articles_count, passages_count
 from bot.i18n import (
     DOMAIN,
@@ -26,6 +28,10 @@ from bot.i18n import (
     translator_for,
     translator_from_environment,
 )
+from bot.stats import StatsSnapshot
+from index.models import BuildProgress, BuildReport
+from index.service import IndexInfo
+from tests.test_bot_formatting import telegram_text
 
 BOT_DIR = Path(__file__).resolve().parent.parent / "bot"
 TEMPLATE = LOCALE_DIR / f"{DOMAIN}.pot"
@@ -192,3 +198,47 @@ def test_translations_keep_the_html_tags_and_placeholders(po_path: Path) -> None
 def _shape(text: str) -> tuple[list[str], set[str], tuple[int, int, int]]:
     specials = (text.count("<"), text.count(">"), text.count("&"))
     return TAG.findall(text), set(PLACEHOLDER.findall(text)), specials
+
+
+NOTICE_CONSTANTS = [
+    notices.NON_TEXT_HINT,
+    notices.EMPTY_QUESTION_HINT,
+    notices.UNKNOWN_COMMAND,
+    notices.RATE_LIMITED,
+    notices.GROUP_RATE_LIMITED,
+    notices.NOT_ADMIN,
+    notices.UPLOAD_NOT_ADMIN,
+    notices.ALREADY_RUNNING,
+    notices.ALREADY_RUNNING_UPLOAD,
+    notices.SOMETHING_WRONG,
+    NOT_FOUND,
+]
+
+
+@pytest.mark.parametrize("language", supported_languages())
+def test_every_notice_renders_in_every_language(language: str) -> None:
+    translator = translator_for(language)
+    snapshot = StatsSnapshot(questions=10, not_found=3, p50_ms=120.0, p95_ms=300.0)
+    info = IndexInfo("b<1>", "2026-01-01T00:00:00+00:00", 2.5, 5, 19, "m", "flat", 123456)
+    report = BuildReport(
+        "b1", 6, 25, 6, files_added=("new <file>.md",) * 300, skipped=("x: bad & ugly",)
+    )
+    languages = ("en", "ru", "de", "zh", "ar")
+    for html in (
+        notices.help_text(translator, "cite_bot", languages),
+        notices.start_text(translator, "cite_bot", ("en",)),
+        notices.ask_usage(translator, "cite_bot", languages),
+        notices.group_greeting(translator),
+        notices.rejected_question(translator, "no index at <dir> yet & so on"),
+        notices.sources_text(translator, []),
+        notices.stats_text(translator, snapshot, (4, 1), info),
+        notices.stats_text(translator, snapshot, (0, 0), None),
+        builds.progress_text(translator, None),
+        builds.progress_text(translator, BuildProgress("loading model")),
+        builds.report_text(translator, report),
+        builds.build_failed_text(translator, "<boom> & " * 500),
+        builds.upload_rejected(translator, "bad <name>"),
+        builds.upload_saved(translator, "a&b.md", 1234),
+        *(translator.gettext(message) for message in NOTICE_CONSTANTS),
+    ):
+        telegram_text(html)
