@@ -1,4 +1,4 @@
-"""Every other message the bot sends, as Telegram HTML: help, sources, stats, reindex, refusals.
+"""Every other message the bot sends, as Telegram HTML: help, sources, stats, hints, refusals.
 
 Each function takes the Translator of the user it speaks to. The constants are message ids
 marked for the catalog; whoever sends one translates it (`translator.gettext(RATE_LIMITED)`).
