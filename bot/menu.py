@@ -45,22 +45,28 @@ async def register_commands(application: Application) -> None:  # type: ignore[t
     bot = application.bot
     state: BotState = application.bot_data[STATE_KEY]
     for language in supported_languages():
-        translator = translator_for(language)
-        code = None if language == SOURCE_LANGUAGE else language
-        await bot.set_my_commands(public_commands(translator), language_code=code)
-        for admin_id in state.config.telegram.admins:
-            try:
+        await bot.set_my_commands(
+            public_commands(translator_for(language)), language_code=_code(language)
+        )
+    for admin_id in state.config.telegram.admins:
+        try:
+            for language in supported_languages():
                 await bot.set_my_commands(
-                    admin_commands(translator),
+                    admin_commands(translator_for(language)),
                     scope=BotCommandScopeChat(admin_id),
-                    language_code=code,
+                    language_code=_code(language),
                 )
-            except BadRequest as error:
-                # Telegram knows the chat only once the admin has written to the bot.
-                logger.warning("admin commands not shown to %s yet: %s", admin_id, error.message)
+        except BadRequest as error:
+            # Telegram knows the chat only once the admin has written to the bot.
+            logger.warning("admin commands not shown to %s yet: %s", admin_id, error.message)
     logger.info(
         "bot @%s ready; %d admin(s); menus in %s",
         bot.username,
         len(state.config.telegram.admins),
         ", ".join(supported_languages()),
     )
+
+
+def _code(language: str) -> str | None:
+    """The language_code to register a menu under: none for English, the default menu."""
+    return None if language == SOURCE_LANGUAGE else language
