@@ -9,15 +9,16 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from telegram import BotCommand, BotCommandScopeChat, LinkPreviewOptions, Update
+from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
+from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, Application, ContextTypes, Defaults
 
 from bot.config import AppConfig
 from bot.context import STATE_KEY, BotState, CitebotContext
 from bot.feedback import FeedbackStore
 from bot.handlers import add_handlers
+from bot.menu import register_commands
 from bot.polling import PollingRequest
 from index.service import CitebotService
 
@@ -25,17 +26,6 @@ logger = logging.getLogger(__name__)
 
 WEBHOOK_SECRET_ENV = "TELEGRAM_WEBHOOK_SECRET"
 _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
-
-PUBLIC_COMMANDS = [
-    BotCommand("ask", "Ask a question about the news articles"),
-    BotCommand("sources", "List the articles I know"),
-    BotCommand("help", "How to ask me"),
-    BotCommand("start", "What I do"),
-]
-ADMIN_COMMANDS = [
-    BotCommand("reindex", "Re-read the articles folder and update the index"),
-    BotCommand("stats", "Questions, latency, feedback and index size"),
-]
 
 
 class FloodLimiter(AIORateLimiter):
@@ -123,23 +113,6 @@ def build_application(
     application.bot_data[STATE_KEY] = state
     add_handlers(application)
     return application
-
-
-async def register_commands(application: Application) -> None:  # type: ignore[type-arg]
-    """setMyCommands: public commands for everyone, admin commands in each admin's chat."""
-    await application.bot.set_my_commands(PUBLIC_COMMANDS)
-    state: BotState = application.bot_data[STATE_KEY]
-    for admin_id in state.config.telegram.admins:
-        try:
-            await application.bot.set_my_commands(
-                PUBLIC_COMMANDS + ADMIN_COMMANDS, scope=BotCommandScopeChat(admin_id)
-            )
-        except BadRequest as error:
-            # Telegram knows the chat only once the admin has written to the bot.
-            logger.warning("admin commands not shown to %s yet: %s", admin_id, error.message)
-    logger.info(
-        "bot @%s ready; %d admin(s)", application.bot.username, len(state.config.telegram.admins)
-    )
 
 
 async def close_state(application: Application) -> None:  # type: ignore[type-arg]

@@ -121,6 +121,7 @@ def run_serve(args: argparse.Namespace, config: AppConfig, service: CitebotServi
     _ensure_index(service, rebuild_if_damaged=True)
     token = os.environ.get(TOKEN_ENV, "").strip()
     if not token:
+        from bot.i18n import translator_from_environment
         from bot.terminal import run_terminal_chat
 
         print(
@@ -128,7 +129,8 @@ def run_serve(args: argparse.Namespace, config: AppConfig, service: CitebotServi
             "would reply. Set the token to serve Telegram.",
             file=sys.stderr,
         )
-        return run_terminal_chat(config, service)
+        translator = translator_from_environment(os.environ)
+        return run_terminal_chat(config, service, translator=translator)
     from bot.app import run_bot
 
     return run_bot(config, service, token)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.i18n import Translator
+
 
 class Action(enum.StrEnum):
     MORE = "m"
@@ -58,11 +60,15 @@ def _button(text: str, data: ButtonData) -> InlineKeyboardButton:
     return InlineKeyboardButton(text, callback_data=data.encode())
 
 
-def answer_keyboard(answer_id: int, more_from: int | None) -> InlineKeyboardMarkup:
+def answer_keyboard(
+    translator: Translator, answer_id: int, more_from: int | None
+) -> InlineKeyboardMarkup:
     """More (when there are further citations), Article, 👍 and 👎 under an answer."""
-    first_row = [_button("Article", ButtonData(Action.ARTICLE, answer_id, 0))]
+    # TRANSLATORS: the button that opens the article an answer quotes.
+    article = translator.gettext("Article")
+    first_row = [_button(article, ButtonData(Action.ARTICLE, answer_id, 0))]
     if more_from is not None:
-        first_row.insert(0, _button("More", ButtonData(Action.MORE, answer_id, more_from)))
+        first_row.insert(0, _more_button(translator, answer_id, more_from))
     votes = [
         _button("👍", ButtonData(Action.VOTE, answer_id, 1)),
         _button("👎", ButtonData(Action.VOTE, answer_id, -1)),
@@ -70,11 +76,18 @@ def answer_keyboard(answer_id: int, more_from: int | None) -> InlineKeyboardMark
     return InlineKeyboardMarkup([first_row, votes])
 
 
-def more_keyboard(answer_id: int, more_from: int | None) -> InlineKeyboardMarkup | None:
+def more_keyboard(
+    translator: Translator, answer_id: int, more_from: int | None
+) -> InlineKeyboardMarkup | None:
     """The "More" button under a page of further citations, when there are still more."""
     if more_from is None:
         return None
-    return InlineKeyboardMarkup([[_button("More", ButtonData(Action.MORE, answer_id, more_from))]])
+    return InlineKeyboardMarkup([[_more_button(translator, answer_id, more_from)]])
+
+
+def _more_button(translator: Translator, answer_id: int, more_from: int) -> InlineKeyboardButton:
+    # TRANSLATORS: the button that shows further sources of an answer.
+    return _button(translator.gettext("More"), ButtonData(Action.MORE, answer_id, more_from))
 
 
 def page_keyboard(answer_id: int, page: int, pages: int) -> InlineKeyboardMarkup | None:

@@ -9,7 +9,8 @@ import logging
 from telegram import Message
 from telegram.error import TelegramError
 
-from bot.formatting.notices import progress_text
+from bot.formatting.builds import progress_text
+from bot.i18n import Translator
 from bot.replies import edit
 from index.models import BuildProgress
 
@@ -17,14 +18,15 @@ logger = logging.getLogger(__name__)
 
 
 class ProgressMessage:
-    """Edits `message` with the latest BuildProgress.
+    """Edits `message` with the latest BuildProgress, in the admin's language.
 
     `report` is the build's progress callback: it runs on the build's worker thread and only
     hands the latest value to the event loop, where one task edits the message when it changed.
     """
 
-    def __init__(self, message: Message, min_interval: float = 1.0) -> None:
+    def __init__(self, message: Message, translator: Translator, min_interval: float = 1.0) -> None:
         self._message = message
+        self._translator = translator
         self._min_interval = min_interval
         self._loop = asyncio.get_running_loop()
         self._latest: BuildProgress | None = None
@@ -48,7 +50,7 @@ class ProgressMessage:
         while True:
             await self._changed.wait()
             self._changed.clear()
-            await self._show(progress_text(self._latest), essential=False)
+            await self._show(progress_text(self._translator, self._latest), essential=False)
             await asyncio.sleep(self._min_interval)
 
     async def _show(self, html: str, essential: bool) -> None:

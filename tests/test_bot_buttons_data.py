@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.i18n import ENGLISH
 from bot.keyboards import (
     Action,
     ButtonData,
@@ -57,8 +58,8 @@ def test_forged_data_is_refused(forged: object) -> None:
 
 
 def test_answer_keyboard_has_more_only_when_there_are_more() -> None:
-    with_more = answer_keyboard(7, 3).inline_keyboard
-    without = answer_keyboard(7, None).inline_keyboard
+    with_more = answer_keyboard(ENGLISH, 7, 3).inline_keyboard
+    without = answer_keyboard(ENGLISH, 7, None).inline_keyboard
     assert [b.text for b in with_more[0]] == ["More", "Article"]
     assert [b.text for b in without[0]] == ["Article"]
     assert [b.callback_data for b in with_more[1]] == ["f:7:+", "f:7:-"]

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.formatting import notices
+from bot.formatting import builds, notices
 from bot.formatting.answers import (
     NOT_FOUND,
     article_pages,
@@ -27,6 +27,7 @@ from bot.formatting.markup import (
     utf16_len,
     visible_length,
 )
+from bot.i18n import ENGLISH, translator_for
 from bot.stats import StatsSnapshot
 from index.models import Answer, BuildProgress, BuildReport, Citation, Document
 from index.service import IndexInfo, SourceInfo
@@ -95,18 +96,18 @@ def test_hostile_values_render_as_text_within_limits(field: str, hostile: str) -
         question=hostile if field == "question" else "Q?",
     )
     for html in (
-        format_answer(answer, 3),
-        format_more(answer, 1, 3),
-        format_inline_result(answer.question, citation),
+        format_answer(ENGLISH, answer, 3),
+        format_more(ENGLISH, answer, 1, 3),
+        format_inline_result(ENGLISH, answer.question, citation),
     ):
         telegram_text(html)
     if field in ("text", "title") and hostile.isprintable() and len(hostile) < 100:
-        assert hostile in telegram_text(format_answer(answer, 3))
+        assert hostile in telegram_text(format_answer(ENGLISH, answer, 3))
 
 
 def test_answer_lists_numbered_citations_with_best_sentence_bold() -> None:
     answer = make_answer(make_citation(1), make_citation(2, title="Second & <more>"))
-    html = format_answer(answer, 3)
+    html = format_answer(ENGLISH, answer, 3)
     parsed = parse_html(html)
     assert parsed.text.startswith("The answer.")
     assert "[1] “Before. The best sentence is here. After it.”" in parsed.text
@@ -121,9 +122,9 @@ def test_answer_lists_numbered_citations_with_best_sentence_bold() -> None:
 
 def test_shows_only_the_requested_number_of_citations() -> None:
     answer = make_answer(*(make_citation(rank) for rank in range(1, 5)))
-    text = telegram_text(format_answer(answer, 3))
+    text = telegram_text(format_answer(ENGLISH, answer, 3))
     assert "[3]" in text and "[4]" not in text
-    more = telegram_text(format_more(answer, 3, 3))
+    more = telegram_text(format_more(ENGLISH, answer, 3, 3))
     assert "[4]" in more and "[3]" not in more
 
 
@@ -140,7 +141,7 @@ def test_shows_only_the_requested_number_of_citations() -> None:
     ],
 )
 def test_titles_are_linked_only_to_http_urls(url: str | None, linked: bool) -> None:
-    parsed = parse_html(format_answer(make_answer(make_citation(url=url)), 3))
+    parsed = parse_html(format_answer(ENGLISH, make_answer(make_citation(url=url)), 3))
     links = [e for e in parsed.entities if e["type"] == "text_link"]
     assert bool(links) is linked
     if linked:
@@ -149,7 +150,7 @@ def test_titles_are_linked_only_to_http_urls(url: str | None, linked: bool) -> N
 
 def test_also_in_names_the_other_articles() -> None:
     answer = make_answer(make_citation(also_in=("Other paper", "Third paper")))
-    assert "also in: Other paper; Third paper" in telegram_text(format_answer(answer, 3))
+    assert "also in: Other paper; Third paper" in telegram_text(format_answer(ENGLISH, answer, 3))
 
 
 def test_long_citations_are_dropped_or_trimmed_to_fit() -> None:
@@ -158,22 +159,23 @@ def test_long_citations_are_dropped_or_trimmed_to_fit() -> None:
         make_citation(rank, snippet=long_snippet, highlight=(25, 50)) for rank in range(1, 6)
     ]
     answer = make_answer(*citations, text="Answer. " * 400)
-    text = telegram_text(format_answer(answer, 5))
+    text = telegram_text(format_answer(ENGLISH, answer, 5))
     assert "[1]" in text
     assert utf16_len(text) <= MAX_TEXT
 
 
 def test_not_found_points_to_sources_and_shows_no_snippet() -> None:
     answer = Answer(question="?", found=False, answer="nothing", citations=(make_citation(),))
-    text = telegram_text(format_reply(answer, 3))
+    text = telegram_text(format_reply(ENGLISH, answer, 3))
     assert text == NOT_FOUND
+    assert text == translator_for("en-GB").gettext(NOT_FOUND)
     assert "/sources" in text
 
 
 def test_article_is_split_into_pages_that_each_fit() -> None:
     body = "\n\n".join(f"Paragraph {n}. " + "Some words & <tags>. " * 60 for n in range(20))
     document = Document("d", "A <title>", body, "d.md", "2022-03-03", "Src")
-    pages = article_pages(document)
+    pages = article_pages(ENGLISH, document)
     assert len(pages) > 1
     texts = [telegram_text(page) for page in pages]
     assert all(t.startswith("A <title>") for t in texts)
@@ -223,7 +225,7 @@ def test_any_text_in_any_field_renders_valid_html(
         snippet=snippet, title=title, also_in=tuple(also_in), highlight=(start, end)
     )
     answer = make_answer(citation, citation, citation, text=answer_text, question=answer_text)
-    for html in (format_answer(answer, 3), format_more(answer, 1, 2)):
+    for html in (format_answer(ENGLISH, answer, 3), format_more(ENGLISH, answer, 1, 2)):
         telegram_text(html)
         assert visible_length(html) <= MAX_TEXT
 
@@ -231,14 +233,14 @@ def test_any_text_in_any_field_renders_valid_html(
 @pytest.mark.parametrize("hostile", HOSTILE[:9])
 def test_plain_rendering_gives_back_the_original_text(hostile: str) -> None:
     answer = make_answer(make_citation(title=hostile), text=hostile)
-    plain = to_plain(format_answer(answer, 3))
+    plain = to_plain(format_answer(ENGLISH, answer, 3))
     expected = "".join(ch for ch in hostile if ch >= " " or ch == "\n")
     assert plain.startswith(expected.replace("\x7f", ""))
 
 
 def test_terminal_rendering_marks_bold_and_shows_links() -> None:
     answer = make_answer(make_citation(url="https://example.com/x?a=1&b=2"))
-    plain = to_plain(format_answer(answer, 3), bold=("**", "**"), show_urls=True)
+    plain = to_plain(format_answer(ENGLISH, answer, 3), bold=("**", "**"), show_urls=True)
     assert "**The best sentence is here.**" in plain
     assert "Title 1 (https://example.com/x?a=1&b=2)" in plain
 
@@ -250,7 +252,7 @@ def test_sources_list_fits_however_many_articles() -> None:
         )
         for n in range(500)
     ]
-    text = telegram_text(notices.sources_text(sources))
+    text = telegram_text(notices.sources_text(ENGLISH, sources))
     assert text.startswith("Articles I know (500)")
     assert text.rstrip().endswith("more")
 
@@ -258,22 +260,13 @@ def test_sources_list_fits_however_many_articles() -> None:
 def test_admin_texts_render() -> None:
     snapshot = StatsSnapshot(questions=10, not_found=3, p50_ms=120.0, p95_ms=300.0)
     info = IndexInfo("b<1>", "2026-01-01T00:00:00+00:00", 2.5, 5, 19, "m", "flat", 123456)
-    stats = telegram_text(notices.stats_text(snapshot, (4, 1), info))
+    stats = telegram_text(notices.stats_text(ENGLISH, snapshot, (4, 1), info))
     assert "Not found: 3 (30%)" in stats and "p95 300 ms" in stats and "👍 4" in stats
     report = BuildReport(
         "b1", 6, 25, 6, files_added=("new <file>.md",) * 300, skipped=("x: bad & ugly",)
     )
-    text = telegram_text(notices.report_text(report))
+    text = telegram_text(builds.report_text(ENGLISH, report))
     assert "300 added" in text and "new <file>.md" in text and "bad & ugly" in text
-    progress = telegram_text(notices.progress_text(BuildProgress("embedding", 5, 6, 10, 40)))
+    progress = builds.progress_text(ENGLISH, BuildProgress("embedding", 5, 6, 10, 40))
+    progress = telegram_text(progress)
     assert "Files scanned: 5/6" in progress and "Passages embedded: 10/40" in progress
-    for html in (
-        notices.help_text("cite_bot"),
-        notices.start_text("cite_bot"),
-        notices.ask_usage("cite_bot"),
-        notices.group_greeting(),
-        notices.build_failed_text("<boom> & " * 500),
-        notices.upload_rejected("bad <name>"),
-        notices.upload_saved("a&b.md", 1234),
-    ):
-        telegram_text(html)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.app import ADMIN_COMMANDS, PUBLIC_COMMANDS
+from bot.menu import ADMIN_COMMANDS, PUBLIC_COMMANDS
 from tests.bot_fixtures import ADMIN_ID, USER_ID, BotHarness
 
 FLAGS_QUESTION = "Why did Roscosmos cover the flags on the rocket at Baikonur?"
@@ -52,10 +52,10 @@ async def test_start_help_and_sources(bot: BotHarness) -> None:
 
 async def test_commands_are_registered_and_admin_ones_only_for_admins(bot: BotHarness) -> None:
     public = [c["command"] for c in bot.emu.commands["default"]]
-    assert public == [c.command for c in PUBLIC_COMMANDS]
+    assert public == [name for name, _ in PUBLIC_COMMANDS]
     assert "reindex" not in public
     admin = [c["command"] for c in bot.emu.commands[f"chat:{ADMIN_ID}"]]
-    assert admin == [c.command for c in PUBLIC_COMMANDS + ADMIN_COMMANDS]
+    assert admin == [name for name, _ in PUBLIC_COMMANDS + ADMIN_COMMANDS]
     assert f"chat:{USER_ID}" not in bot.emu.commands
 
 

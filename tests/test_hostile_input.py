@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from bot.addressing import private_question
 from bot.formatting.answers import format_inline_result, format_more, format_reply
+from bot.i18n import ENGLISH
 from index.service import CitebotService
 from tests.bot_fixtures import USER_ID, BotHarness
 from tests.serve_harness import replies_to
@@ -67,10 +68,10 @@ def test_any_question_gets_a_reply_telegram_accepts_in_bounded_time(
     started = time.perf_counter()
     answer = bot_service.answer(question, max_citations=7)
     assert time.perf_counter() - started < ANSWER_SECONDS
-    assert_telegram_accepts(format_reply(answer, 3))
-    assert_telegram_accepts(format_more(answer, 3, 3))
+    assert_telegram_accepts(format_reply(ENGLISH, answer, 3))
+    assert_telegram_accepts(format_more(ENGLISH, answer, 3, 3))
     for citation in answer.citations[:3]:
-        assert_telegram_accepts(format_inline_result(question, citation))
+        assert_telegram_accepts(format_inline_result(ENGLISH, question, citation))
 
 
 END_TO_END = [

@@ -1,4 +1,8 @@
-"""Answers as Telegram HTML: the answer text, numbered citations, "More" pages, articles, inline."""
+"""Answers as Telegram HTML: the answer text, numbered citations, "More" pages, articles, inline.
+
+The bot's own words (labels, headings, the not-found line) are in the reader's language, from the
+Translator each function takes; what the articles say is quoted as it is, never translated.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from bot.formatting.markup import (
     utf16_len,
     visible_length,
 )
+from bot.i18n import N_, Translator
 from index.models import Answer, Citation, Document
 
 # Caps on each dynamic piece, chosen so that the answer text plus one fully capped citation
@@ -24,39 +29,39 @@ ALSO_IN_MAX = 300
 QUESTION_MAX = 200
 ARTICLE_PAGE_MAX = 3500
 
-NOT_FOUND = (
+NOT_FOUND = N_(
     "I found nothing in my articles that answers this. "
     "Try other words, or see /sources for what I know about."
 )
 
 
-def format_reply(answer: Answer, shown: int) -> str:
+def format_reply(translator: Translator, answer: Answer, shown: int) -> str:
     """The reply to a question: the cited answer, or the plain not-found line."""
     if not answer.found:
-        return NOT_FOUND
-    return format_answer(answer, shown)
+        return translator.gettext(NOT_FOUND)
+    return format_answer(translator, answer, shown)
 
 
-def format_answer(answer: Answer, shown: int) -> str:
+def format_answer(translator: Translator, answer: Answer, shown: int) -> str:
     """The answer text, then its first `shown` citations (as many as fit in one message)."""
     header = escape(truncate(answer.answer.strip(), ANSWER_MAX))
-    return _with_citations(header, answer.citations[:shown], first_number=1)
+    return _with_citations(translator, header, answer.citations[:shown], first_number=1)
 
 
-def format_more(answer: Answer, first: int, count: int) -> str:
+def format_more(translator: Translator, answer: Answer, first: int, count: int) -> str:
     """The citations after the first `first` ones, for the "More" button."""
-    question = escape(truncate(answer.question.strip(), QUESTION_MAX))
-    header = f"More sources for <i>{question}</i>"
+    question = f"<i>{escape(truncate(answer.question.strip(), QUESTION_MAX))}</i>"
     citations = answer.citations[first : first + count]
     if not citations:
-        return f"No more sources for <i>{question}</i>."
-    return _with_citations(header, citations, first_number=first + 1)
+        return translator.gettext("No more sources for {question}.").format(question=question)
+    header = translator.gettext("More sources for {question}").format(question=question)
+    return _with_citations(translator, header, citations, first_number=first + 1)
 
 
-def format_inline_result(question: str, citation: Citation) -> str:
+def format_inline_result(translator: Translator, question: str, citation: Citation) -> str:
     """The message an inline result sends: the question and one citation."""
     header = f"<i>{escape(truncate(question.strip(), QUESTION_MAX))}</i>"
-    return _with_citations(header, (citation,), first_number=citation.rank or 1)
+    return _with_citations(translator, header, (citation,), first_number=citation.rank or 1)
 
 
 def inline_result_summary(citation: Citation) -> tuple[str, str]:
@@ -65,7 +70,7 @@ def inline_result_summary(citation: Citation) -> tuple[str, str]:
     return title, truncate(" ".join(citation.snippet.split()), 150)
 
 
-def format_citation(number: int, citation: Citation) -> str:
+def format_citation(translator: Translator, number: int, citation: Citation) -> str:
     """One numbered citation: snippet with its best sentence in bold, title, source, date."""
     snippet = _snippet_html(citation.snippet.strip(), citation.highlight)
     title = escape(truncate(citation.title or citation.doc_id, TITLE_MAX))
@@ -79,11 +84,11 @@ def format_citation(number: int, citation: Citation) -> str:
         also_in = escape(
             truncate("; ".join(citation.also_in_titles or citation.also_in), ALSO_IN_MAX)
         )
-        lines.append(f"also in: {also_in}")
+        lines.append(translator.gettext("also in: {titles}").format(titles=also_in))
     return "\n".join(lines)
 
 
-def article_pages(document: Document) -> list[str]:
+def article_pages(translator: Translator, document: Document) -> list[str]:
     """The article's text as messages, each within the limit, headed by title and page number."""
     title = escape(truncate(document.title or document.doc_id, TITLE_MAX))
     meta = ", ".join(escape(truncate(p, META_MAX)) for p in (document.source, document.date) if p)
@@ -91,14 +96,19 @@ def article_pages(document: Document) -> list[str]:
     pages = []
     for number, chunk in enumerate(chunks, start=1):
         head = f"<b>{title}</b>" + (f"\n{meta}" if meta else "")
-        pages.append(f"{head}\n<i>Page {number} of {len(chunks)}</i>\n\n{escape(chunk)}")
+        page = translator.gettext("Page {number} of {count}").format(
+            number=number, count=len(chunks)
+        )
+        pages.append(f"{head}\n<i>{page}</i>\n\n{escape(chunk)}")
     return pages
 
 
-def _with_citations(header: str, citations: tuple[Citation, ...], first_number: int) -> str:
+def _with_citations(
+    translator: Translator, header: str, citations: tuple[Citation, ...], first_number: int
+) -> str:
     text = header
     for offset, citation in enumerate(citations):
-        candidate = f"{text}\n\n{format_citation(first_number + offset, citation)}"
+        candidate = f"{text}\n\n{format_citation(translator, first_number + offset, citation)}"
         if visible_length(candidate) > MAX_TEXT:
             break
         text = candidate

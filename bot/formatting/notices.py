@@ -1,161 +1,183 @@
-"""Every other message the bot sends, as Telegram HTML: help, sources, stats, reindex, refusals."""
+"""Every other message the bot sends, as Telegram HTML: help, sources, stats, hints, refusals.
+
+Each function takes the Translator of the user it speaks to. The constants are message ids
+marked for the catalog; whoever sends one translates it (`translator.gettext(RATE_LIMITED)`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from bot.formatting.markup import MAX_TEXT, escape, truncate, visible_length
+from bot.i18n import N_, Translator
 from bot.stats import StatsSnapshot
-from index.models import BuildProgress, BuildReport
 from index.service import IndexInfo, SourceInfo
 
-NON_TEXT_HINT = "I can only read text. Send me your question as a message."
-EMPTY_QUESTION_HINT = "Send me a question about the news articles I know — /sources lists them."
-UNKNOWN_COMMAND = "I don't know that command. /help shows what I can do."
-RATE_LIMITED = "You're asking faster than I can keep up. Please wait a minute, then ask again."
-GROUP_RATE_LIMITED = (
+NON_TEXT_HINT = N_("I can only read text. Send me your question as a message.")
+EMPTY_QUESTION_HINT = N_("Send me a question about the news articles I know — /sources lists them.")
+UNKNOWN_COMMAND = N_("I don't know that command. /help shows what I can do.")
+RATE_LIMITED = N_("You're asking faster than I can keep up. Please wait a minute, then ask again.")
+GROUP_RATE_LIMITED = N_(
     "This group is asking faster than Telegram lets me reply here. "
     "Please wait a minute, then ask again."
 )
-EXPIRED = "This answer has expired — ask again."
-NOT_ADMIN = "Sorry, only citebot's admins can do that."
-UPLOAD_NOT_ADMIN = "Sorry, only citebot's admins can add articles."
-ALREADY_RUNNING = "A reindex is already running; try again when it has finished."
-VOTE_THANKS = "Thanks for the feedback!"
-NO_MORE = "No more sources for this question."
-SOMETHING_WRONG = "Sorry, something went wrong on my side. Please try again later."
+EXPIRED = N_("This answer has expired — ask again.")
+NOT_ADMIN = N_("Sorry, only citebot's admins can do that.")
+UPLOAD_NOT_ADMIN = N_("Sorry, only citebot's admins can add articles.")
+ALREADY_RUNNING = N_("A reindex is already running; try again when it has finished.")
+ALREADY_RUNNING_UPLOAD = N_(
+    "A reindex is already running; try again when it has finished. Send the file again then."
+)
+VOTE_THANKS = N_("Thanks for the feedback!")
+NO_MORE = N_("No more sources for this question.")
+SOMETHING_WRONG = N_("Sorry, something went wrong on my side. Please try again later.")
+# The stages a build reports (index/builder.py), as a reindex's progress message names them.
+BUILD_STAGES = {
+    # TRANSLATORS: this and the next four are stages of a reindex, shown as "Reindexing — …".
+    "scanning": N_("scanning"),
+    "loading model": N_("loading model"),
+    "embedding": N_("embedding"),
+    "indexing": N_("indexing"),
+    "publishing": N_("publishing"),
+}
 
 
-def start_text(bot_username: str) -> str:
+def start_text(translator: Translator, bot_username: str, languages: Sequence[str]) -> str:
     """The /start greeting in a private chat."""
-    return (
+    _ = translator.gettext
+    greeting = _(
         "Hi! I answer questions about a collection of news articles and quote where I found "
-        "the answer.\n\nJust send me a question.\n\n" + help_text(bot_username)
+        "the answer."
     )
+    invitation = _("Just send me a question.")
+    return f"{greeting}\n\n{invitation}\n\n" + help_text(translator, bot_username, languages)
 
 
-def help_text(bot_username: str) -> str:
-    """The /help text; it leads with /ask and replies, which reach the bot even in privacy mode."""
+def help_text(translator: Translator, bot_username: str, languages: Sequence[str]) -> str:
+    """The /help text; it leads with /ask and replies, which reach the bot even in privacy mode,
+    and names the languages questions may be asked in (`languages`: ISO 639-1 codes)."""
+    _ = translator.gettext
     name = escape(bot_username)
-    return (
-        "<b>How to ask me</b>\n"
-        "• In a group: <code>/ask your question</code>, or reply to one of my messages.\n"
-        "• In a private chat: just send the question.\n"
-        f"• In any chat: type <code>@{name} your question</code> and pick a quote.\n\n"
-        "/sources — the articles I know\n"
-        "/help — this message"
+    lines = [
+        "<b>" + _("How to ask me") + "</b>",
+        # TRANSLATORS: keep the HTML tags; "your question" may be translated.
+        _("• In a group: <code>/ask your question</code>, or reply to one of my messages."),
+        _("• In a private chat: just send the question."),
+        _("• In any chat: type <code>@{bot} your question</code> and pick a quote.").format(
+            bot=name
+        ),
+    ]
+    if languages:
+        lines += ["", escape(question_languages_text(translator, languages))]
+    lines += ["", _("/sources — the articles I know"), _("/help — this message")]
+    return "\n".join(lines)
+
+
+def question_languages_text(translator: Translator, languages: Sequence[str]) -> str:
+    """The sentence naming the languages questions may be asked in, in the user's language."""
+    names = translator.language_names(languages)
+    if len(languages) == 1:
+        return translator.gettext("You can ask in {language}.").format(language=names)
+    return translator.gettext("You can ask in any of these languages: {languages}.").format(
+        languages=names
     )
 
 
-def ask_usage(bot_username: str) -> str:
-    """The reply to /ask without a question."""
+def ask_usage(translator: Translator, bot_username: str, languages: Sequence[str]) -> str:
+    """The reply to /ask without a question; the example is in the user's language only when
+    questions in it are understood."""
+    example = "what happened at Baikonur?"
+    if translator.language in languages:
+        # TRANSLATORS: an example question about the articles shipped with the bot.
+        example = translator.gettext("what happened at Baikonur?")
+    # TRANSLATORS: keep the HTML tags and the {placeholders}.
+    text = translator.gettext(
+        "Ask me like this: <code>/ask {example}</code> (in groups also <code>/ask@{bot} …</code>)"
+    )
+    return text.format(example=escape(example), bot=escape(bot_username))
+
+
+def group_greeting(translator: Translator) -> str:
+    """Said once when the bot is added to a group, in the language of whoever added it."""
+    _ = translator.gettext
     return (
-        "Ask me like this: <code>/ask what happened at Baikonur?</code> "
-        f"(in groups also <code>/ask@{escape(bot_username)} …</code>)"
+        _("Hello! I answer questions about a collection of news articles, with quotes.")
+        + "\n"
+        # TRANSLATORS: keep the HTML tags; "your question" may be translated.
+        + _(
+            "Ask with <code>/ask your question</code>, or reply to one of my messages. "
+            "/help says more."
+        )
     )
 
 
-def group_greeting() -> str:
-    """Said once when the bot is added to a group."""
-    return (
-        "Hello! I answer questions about a collection of news articles, with quotes.\n"
-        "Ask with <code>/ask your question</code>, or reply to one of my messages. "
-        "/help says more."
-    )
+def rejected_question(translator: Translator, reason: str) -> str:
+    """A question the service refused (e.g. no index yet), with its one-line reason.
+
+    The reason comes from index/ as it is (in English): it names what an admin must do.
+    """
+    text = translator.gettext("I can't answer that right now: {reason}")
+    return escape(text.format(reason=truncate(reason, 500)))
 
 
-def rejected_question(reason: str) -> str:
-    """A question the service refused (e.g. no index yet), with its one-line reason."""
-    return escape(truncate(reason, 500))
-
-
-def sources_text(sources: Sequence[SourceInfo]) -> str:
+def sources_text(translator: Translator, sources: Sequence[SourceInfo]) -> str:
     """The /sources list: each article with its date and outlet, as many as fit."""
+    _ = translator.gettext
     if not sources:
-        return "I don't know any articles yet — an admin can add some."
-    text = f"<b>Articles I know ({len(sources)})</b>"
+        return _("I don't know any articles yet — an admin can add some.")
+    text = "<b>" + _("Articles I know ({count})").format(count=len(sources)) + "</b>"
     for number, source in enumerate(sources, start=1):
         meta = ", ".join(escape(truncate(p, 60)) for p in (source.date, source.source) if p)
         line = f"\n{number}. {escape(truncate(source.title or source.doc_id, 200))}"
         line += f" — {meta}" if meta else ""
         remaining = len(sources) - number + 1
         if visible_length(text + line) > MAX_TEXT - 40:
-            return text + f"\n… and {remaining} more"
+            return text + "\n" + _("… and {count} more").format(count=remaining)
         text += line
     return text
 
 
-def stats_text(stats: StatsSnapshot, votes: tuple[int, int], info: IndexInfo | None) -> str:
+def articles_count(translator: Translator, count: int) -> str:
+    """A count of articles: "1 article", "5 articles"; Russian has three forms (статья, статьи,
+    статей)."""
+    return translator.ngettext("{count} article", "{count} articles", count).format(count=count)
+
+
+def passages_count(translator: Translator, count: int) -> str:
+    """A count of passages: "1 passage", "5 passages", in the plural form the count needs."""
+    return translator.ngettext("{count} passage", "{count} passages", count).format(count=count)
+
+
+def stats_text(
+    translator: Translator, stats: StatsSnapshot, votes: tuple[int, int], info: IndexInfo | None
+) -> str:
     """The admin /stats message."""
+    _ = translator.gettext
     lines = [
-        "<b>citebot stats</b> (since start)",
-        f"Questions answered: {stats.questions}",
-        f"Not found: {stats.not_found} ({stats.not_found_rate:.0%})",
-        f"Latency: p50 {stats.p50_ms:.0f} ms, p95 {stats.p95_ms:.0f} ms",
-        f"Feedback (all time): 👍 {votes[0]} · 👎 {votes[1]}",
+        _("<b>citebot stats</b> (since start)"),
+        _("Questions answered: {count}").format(count=stats.questions),
+        _("Not found: {count} ({share})").format(
+            count=stats.not_found, share=f"{stats.not_found_rate:.0%}"
+        ),
+        _("Latency: p50 {p50} ms, p95 {p95} ms").format(
+            p50=f"{stats.p50_ms:.0f}", p95=f"{stats.p95_ms:.0f}"
+        ),
+        _("Feedback (all time): 👍 {up} · 👎 {down}").format(up=votes[0], down=votes[1]),
     ]
     if info is None:
-        lines.append("Index: none loaded")
+        lines.append(_("Index: none loaded"))
     else:
         lines += [
-            f"Index: {info.articles} articles, {info.passages} passages, "
-            f"{info.bytes_on_disk / 1_000_000:.1f} MB ({escape(info.index_type)})",
-            f"Built {escape(info.built_at)} in {info.build_seconds:.1f} s, "
-            f"build <code>{escape(info.build_id)}</code>",
+            _("Index: {articles}, {passages}, {megabytes} MB ({kind})").format(
+                articles=articles_count(translator, info.articles),
+                passages=passages_count(translator, info.passages),
+                megabytes=translator.decimal(info.bytes_on_disk / 1_000_000),
+                kind=escape(info.index_type),
+            ),
+            _("Built {when} in {seconds} s, build {build}").format(
+                when=escape(info.built_at),
+                seconds=translator.decimal(info.build_seconds),
+                build=f"<code>{escape(info.build_id)}</code>",
+            ),
         ]
     return "\n".join(lines)
-
-
-def progress_text(progress: BuildProgress | None) -> str:
-    """The progress message a reindex edits as it goes."""
-    if progress is None:
-        return "⏳ Reindexing…"
-    lines = [f"⏳ Reindexing — {escape(progress.stage)}"]
-    if progress.files_total or progress.files_scanned:
-        lines.append(f"Files scanned: {progress.files_scanned}/{progress.files_total}")
-    if progress.passages_to_embed or progress.passages_embedded:
-        lines.append(
-            f"Passages embedded: {progress.passages_embedded}/{progress.passages_to_embed}"
-        )
-    return "\n".join(lines)
-
-
-def report_text(report: BuildReport) -> str:
-    """What a finished reindex changed."""
-    if report.unchanged:
-        head = f"✅ Index is up to date — nothing changed ({report.seconds:.1f} s)."
-    else:
-        head = f"✅ Reindex done in {report.seconds:.1f} s."
-    lines = [
-        head,
-        f"Articles: {len(report.files_added)} added, {len(report.files_changed)} changed, "
-        f"{len(report.files_removed)} removed — {report.articles} in total",
-        f"Passages: {report.passages} ({report.passages_embedded} newly embedded)",
-    ]
-    for label, names in (
-        ("Added", report.files_added),
-        ("Changed", report.files_changed),
-        ("Removed", report.files_removed),
-        ("Skipped", report.skipped),
-    ):
-        if names:
-            lines.append(f"{label}: " + escape(truncate(", ".join(names), 600)))
-    return "\n".join(lines)
-
-
-def build_failed_text(reason: str) -> str:
-    """A failed reindex; the old index keeps serving."""
-    return (
-        f"❌ Reindex failed: {escape(truncate(reason, 1500))}\n"
-        "The previous index keeps answering questions."
-    )
-
-
-def upload_rejected(reason: str) -> str:
-    """An admin's file that failed a check."""
-    return f"I can't add that file: {escape(truncate(reason, 300))}"
-
-
-def upload_saved(file_name: str, size: int) -> str:
-    """An admin's file that was saved into the corpus, before indexing."""
-    return f"Saved <code>{escape(file_name)}</code> ({size / 1000:.1f} kB). Indexing it now."

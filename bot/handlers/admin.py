@@ -12,7 +12,8 @@ import logging
 from telegram import Message, Update
 
 from bot.context import BotState, CitebotContext
-from bot.formatting import notices
+from bot.formatting import builds, notices
+from bot.i18n import Translator, translator_for_update
 from bot.memory import return_freed_memory
 from bot.progress import ProgressMessage
 from bot.replies import reply
@@ -29,7 +30,8 @@ logger = logging.getLogger(__name__)
 
 
 async def admins_only(update: Update, state: BotState, action: str, refusal: str) -> bool:
-    """True for an admin; anyone else gets the polite refusal, and the refusal is logged."""
+    """True for an admin; anyone else gets the polite refusal (a message id, said in their
+    language), and the refusal is logged."""
     if state.is_admin(update):
         return True
     message = update.effective_message
@@ -41,7 +43,7 @@ async def admins_only(update: Update, state: BotState, action: str, refusal: str
         action,
         user.id if user else None,
     )
-    await reply(message, refusal)
+    await reply(message, translator_for_update(update).gettext(refusal))
     return False
 
 
@@ -53,12 +55,13 @@ async def reindex(update: Update, context: CitebotContext) -> None:
     state = context.state
     if not await admins_only(update, state, "/reindex", notices.NOT_ADMIN):
         return
+    translator = translator_for_update(update)
     if state.reindex_lock.locked():
-        await reply(message, notices.ALREADY_RUNNING)
+        await reply(message, translator.gettext(notices.ALREADY_RUNNING))
         return
     full = (context.args or [""])[0].lower() == "full"
     async with state.reindex_lock:
-        await rebuild_with_progress(message, state, full=full)
+        await rebuild_with_progress(message, state, translator, full=full)
 
 
 async def upload(update: Update, context: CitebotContext) -> None:
@@ -69,20 +72,22 @@ async def upload(update: Update, context: CitebotContext) -> None:
     state = context.state
     if not await admins_only(update, state, "a file upload", notices.UPLOAD_NOT_ADMIN):
         return
+    translator = translator_for_update(update)
     if state.reindex_lock.locked():
-        await reply(message, notices.ALREADY_RUNNING + " Send the file again then.")
+        await reply(message, translator.gettext(notices.ALREADY_RUNNING_UPLOAD))
         return
     async with state.reindex_lock:
         try:
             file_name, data = await _fetch_checked(message, state)
         except UploadRejectedError as rejection:
             logger.info("chat %s: upload rejected: %s", message.chat_id, rejection)
-            await reply(message, notices.upload_rejected(str(rejection)))
+            reason = rejection.explain(translator)
+            await reply(message, builds.upload_rejected(translator, reason))
             return
         await asyncio.to_thread(save_atomically, state.config.corpus.path, file_name, data)
         logger.info("chat %s: saved upload %s (%d bytes)", message.chat_id, file_name, len(data))
-        await reply(message, notices.upload_saved(file_name, len(data)))
-        await rebuild_with_progress(message, state, full=False)
+        await reply(message, builds.upload_saved(translator, file_name, len(data)))
+        await rebuild_with_progress(message, state, translator, full=False)
 
 
 async def _fetch_checked(message: Message, state: BotState) -> tuple[str, bytes]:
@@ -98,25 +103,26 @@ async def _fetch_checked(message: Message, state: BotState) -> tuple[str, bytes]
     return file_name, data
 
 
-async def rebuild_with_progress(message: Message, state: BotState, full: bool) -> None:
-    """Run the build off the event loop, showing progress, then its report or its error.
-
-    The caller holds `state.reindex_lock`.
-    """
-    shown = await reply(message, notices.progress_text(None))
-    progress = ProgressMessage(shown)
+async def rebuild_with_progress(
+    message: Message, state: BotState, translator: Translator, full: bool
+) -> None:
+    """Run the build off the event loop, showing progress, then its report or its error, in
+    the admin's language. The caller holds `state.reindex_lock`."""
+    shown = await reply(message, builds.progress_text(translator, None))
+    progress = ProgressMessage(shown, translator)
     try:
         report = await asyncio.to_thread(state.service.rebuild, progress.report, full)
     except BuildInProgressError:
         # Someone else (e.g. `citebot index` on the server) is building right now.
-        await progress.finish(notices.ALREADY_RUNNING)
+        await progress.finish(translator.gettext(notices.ALREADY_RUNNING))
         return
     except CitebotError as error:
         logger.error("chat %s: reindex failed: %s", message.chat_id, error)
-        await progress.finish(notices.build_failed_text(str(error)))
+        await progress.finish(builds.build_failed_text(translator, str(error)))
         return
     except Exception:
-        await progress.finish(notices.build_failed_text("an unexpected error (see the log)"))
+        unexpected = translator.gettext("an unexpected error (see the log)")
+        await progress.finish(builds.build_failed_text(translator, unexpected))
         raise
     finally:
         await asyncio.to_thread(return_freed_memory)
@@ -128,4 +134,4 @@ async def rebuild_with_progress(message: Message, state: BotState, full: bool) -
         report.passages,
         report.seconds,
     )
-    await progress.finish(notices.report_text(report))
+    await progress.finish(builds.report_text(translator, report))

@@ -1,7 +1,8 @@
 """The buttons under answers: More, Article (paged) and 👍/👎. Every press is answered.
 
 A button names only an answer id; the stored answer must exist and belong to the chat the button
-was pressed in, otherwise the press is answered as expired and reveals nothing.
+was pressed in, otherwise the press is answered as expired and reveals nothing. What a press shows
+is in the language of whoever pressed it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from bot.context import BotState, CitebotContext, asker_key
 from bot.feedback import AnswerRecord
 from bot.formatting import notices
 from bot.formatting.answers import article_pages, format_more
+from bot.i18n import Translator, translator_for_user
 from bot.keyboards import Action, ButtonData, more_keyboard, page_keyboard, parse_button
 from bot.ratelimit import Verdict
 from bot.replies import edit, reply
@@ -30,17 +32,20 @@ async def button(update: Update, context: CitebotContext) -> None:
     query = update.callback_query
     if query is None:
         return
+    translator = translator_for_user(query.from_user)
     notice: str | None = notices.EXPIRED
     try:
         request = parse_button(query.data)
         message = query.message if isinstance(query.message, Message) else None
         record = await _find_record(context.state, request, message)
         if request is not None and record is not None and message is not None:
-            notice = await _carry_out(update, context.state, request, record, message, query)
+            notice = await _carry_out(
+                update, context.state, request, record, message, query, translator
+            )
         else:
             logger.info("callback from %s: unknown or expired data", query.from_user.id)
     finally:
-        await query.answer(notice)
+        await query.answer(translator.gettext(notice) if notice else None)
 
 
 async def _find_record(
@@ -61,8 +66,9 @@ async def _carry_out(
     record: AnswerRecord,
     message: Message,
     query: CallbackQuery,
+    translator: Translator,
 ) -> str | None:
-    """Do what the button asks; returns the notice to show on the button press, if any."""
+    """Do what the button asks; returns the notice (a message id) to show on the press, if any."""
     if request.action is Action.VOTE:
         await asyncio.to_thread(
             state.feedback.vote, record.answer_id, query.from_user.id, request.argument
@@ -73,12 +79,12 @@ async def _carry_out(
     if request.action is Action.MORE:
         if state.limiter.check(asker_key(update)) is not Verdict.ALLOW:
             return notices.RATE_LIMITED
-        return await _show_more(state, record, request.argument, message)
-    return await _show_article_page(state, record, request, message)
+        return await _show_more(state, record, request.argument, message, translator)
+    return await _show_article_page(state, record, request, message, translator)
 
 
 async def _show_more(
-    state: BotState, record: AnswerRecord, offset: int, message: Message
+    state: BotState, record: AnswerRecord, offset: int, message: Message, translator: Translator
 ) -> str | None:
     count = state.config.telegram.more_citations
     if not 0 < offset < MAX_CITATIONS_IN_ALL:
@@ -94,13 +100,17 @@ async def _show_more(
     if len(answer.citations) <= offset:
         return notices.NO_MORE
     next_from = wanted if len(answer.citations) > wanted and wanted < MAX_CITATIONS_IN_ALL else None
-    text = format_more(answer, offset, wanted - offset)
-    await reply(message, text, more_keyboard(record.answer_id, next_from))
+    text = format_more(translator, answer, offset, wanted - offset)
+    await reply(message, text, more_keyboard(translator, record.answer_id, next_from))
     return None
 
 
 async def _show_article_page(
-    state: BotState, record: AnswerRecord, request: ButtonData, message: Message
+    state: BotState,
+    record: AnswerRecord,
+    request: ButtonData,
+    message: Message,
+    translator: Translator,
 ) -> str | None:
     try:
         document = await asyncio.to_thread(state.service.article, record.doc_id)
@@ -108,7 +118,7 @@ async def _show_article_page(
         document = None
     if document is None:
         return notices.EXPIRED
-    pages = article_pages(document)
+    pages = article_pages(translator, document)
     page = request.argument
     if page >= len(pages) or (request.action is Action.ARTICLE and page != 0):
         return notices.EXPIRED

@@ -1,4 +1,7 @@
-"""/start, /help, /sources, /stats, hints for what the bot cannot read, and the group greeting."""
+"""/start, /help, /sources, /stats, hints for what the bot cannot read, and the group greeting.
+
+Each reply is in the language of the user who sent the command (bot/i18n.py).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from telegram.constants import ChatType
 from bot.context import BotState, CitebotContext
 from bot.formatting import notices
 from bot.handlers.admin import admins_only
+from bot.i18n import translator_for_update, translator_for_user
 from bot.ratelimit import Verdict
 from bot.replies import reply
 from index.errors import CitebotError
@@ -22,25 +26,32 @@ logger = logging.getLogger(__name__)
 async def start(update: Update, context: CitebotContext) -> None:
     """/start: what the bot does and how to ask."""
     if update.effective_message:
-        await reply(update.effective_message, notices.start_text(context.bot.username))
+        translator = translator_for_update(update)
+        languages = context.state.service.question_languages()
+        text = notices.start_text(translator, context.bot.username, languages)
+        await reply(update.effective_message, text)
 
 
 async def help_command(update: Update, context: CitebotContext) -> None:
-    """/help: how to ask, leading with /ask and replies."""
+    """/help: how to ask, leading with /ask and replies, and the languages questions may be in."""
     if update.effective_message:
-        await reply(update.effective_message, notices.help_text(context.bot.username))
+        translator = translator_for_update(update)
+        languages = context.state.service.question_languages()
+        text = notices.help_text(translator, context.bot.username, languages)
+        await reply(update.effective_message, text)
 
 
 async def sources(update: Update, context: CitebotContext) -> None:
     """/sources: the articles in the live index, with dates."""
     if update.effective_message is None:
         return
+    translator = translator_for_update(update)
     try:
         listed = await asyncio.to_thread(context.state.service.sources)
     except CitebotError as error:
-        await reply(update.effective_message, notices.rejected_question(str(error)))
+        await reply(update.effective_message, notices.rejected_question(translator, str(error)))
         return
-    await reply(update.effective_message, notices.sources_text(listed))
+    await reply(update.effective_message, notices.sources_text(translator, listed))
 
 
 async def stats(update: Update, context: CitebotContext) -> None:
@@ -53,7 +64,8 @@ async def stats(update: Update, context: CitebotContext) -> None:
         return
     votes = await asyncio.to_thread(state.feedback.vote_counts)
     info = await asyncio.to_thread(_index_info, state)
-    await reply(message, notices.stats_text(state.stats.snapshot(), votes, info))
+    translator = translator_for_update(update)
+    await reply(message, notices.stats_text(translator, state.stats.snapshot(), votes, info))
 
 
 def _index_info(state: BotState) -> IndexInfo | None:
@@ -66,13 +78,15 @@ def _index_info(state: BotState) -> IndexInfo | None:
 async def unknown_command(update: Update, context: CitebotContext) -> None:
     """A command the bot does not have, in a private chat."""
     if update.effective_message:
-        await reply(update.effective_message, notices.UNKNOWN_COMMAND)
+        text = translator_for_update(update).gettext(notices.UNKNOWN_COMMAND)
+        await reply(update.effective_message, text)
 
 
 async def non_text_hint(update: Update, context: CitebotContext) -> None:
     """A photo, sticker or other non-text message in a private chat: a one-line hint."""
     if update.effective_message:
-        await reply(update.effective_message, notices.NON_TEXT_HINT)
+        text = translator_for_update(update).gettext(notices.NON_TEXT_HINT)
+        await reply(update.effective_message, text)
 
 
 def _is_present(member: ChatMember) -> bool:
@@ -92,7 +106,8 @@ def joined_group(change: ChatMemberUpdated) -> bool:
 
 
 async def greet_group(update: Update, context: CitebotContext) -> None:
-    """my_chat_member: greet a group once when the bot is added, saying how to ask."""
+    """my_chat_member: greet a group once when the bot is added, saying how to ask (in the
+    language of whoever added it)."""
     change = update.my_chat_member
     if change is None or not joined_group(change):
         return
@@ -100,4 +115,5 @@ async def greet_group(update: Update, context: CitebotContext) -> None:
         logger.info("chat %s: added to group again; greeted it recently", change.chat.id)
         return
     logger.info("chat %s: added to group", change.chat.id)
-    await context.bot.send_message(change.chat.id, notices.group_greeting())
+    greeting = notices.group_greeting(translator_for_user(change.from_user))
+    await context.bot.send_message(change.chat.id, greeting)

@@ -10,6 +10,7 @@ from telegram.error import Forbidden, NetworkError, TelegramError, TimedOut
 
 from bot.context import CitebotContext
 from bot.formatting import notices
+from bot.i18n import translator_for_update
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,6 @@ async def log_error(update: object, context: CitebotContext) -> None:
     if message is None or chat is None or chat.type != ChatType.PRIVATE:
         return
     try:
-        await message.reply_text(notices.SOMETHING_WRONG)
+        await message.reply_text(translator_for_update(update).gettext(notices.SOMETHING_WRONG))
     except TelegramError as error:
         logger.warning("chat %s: could not report the failure: %s", chat_id, error)

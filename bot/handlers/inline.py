@@ -11,6 +11,7 @@ from telegram.constants import ParseMode
 from bot.addressing import clean_question
 from bot.context import CitebotContext, asker_key
 from bot.formatting.answers import format_inline_result, inline_result_summary
+from bot.i18n import translator_for_user
 from bot.ratelimit import Verdict
 from index.errors import CitebotError
 
@@ -20,10 +21,13 @@ CACHE_SECONDS = 10  # short: the index can change with a reindex
 
 
 async def inline_query(update: Update, context: CitebotContext) -> None:
-    """Answer an inline query with one result per cited snippet (none for an empty query)."""
+    """Answer an inline query with one result per cited snippet (none for an empty query).
+
+    The result's own words are in the language of the user who sends it."""
     query = update.inline_query
     if query is None:
         return
+    translator = translator_for_user(query.from_user)
     question = clean_question(query.query)
     state = context.state
     started = time.perf_counter()
@@ -42,7 +46,8 @@ async def inline_query(update: Update, context: CitebotContext) -> None:
             for number, citation in enumerate(citations, start=1):
                 title, description = inline_result_summary(citation)
                 content = InputTextMessageContent(
-                    format_inline_result(question, citation), parse_mode=ParseMode.HTML
+                    format_inline_result(translator, question, citation),
+                    parse_mode=ParseMode.HTML,
                 )
                 results.append(
                     InlineQueryResultArticle(

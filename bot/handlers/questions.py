@@ -1,4 +1,7 @@
-"""Questions: private texts, /ask, group messages that address the bot, and edited questions."""
+"""Questions: private texts, /ask, group messages that address the bot, and edited questions.
+
+The bot's own words in a reply are in the asker's language; in a group each asker gets theirs.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from bot.addressing import question_after_command as command_question
 from bot.context import BotState, CitebotContext, asker_key
 from bot.formatting import notices
 from bot.formatting.answers import format_reply
+from bot.i18n import translator_for_update
 from bot.keyboards import answer_keyboard
 from bot.ratelimit import Verdict
 from bot.replies import reply, typing
@@ -28,7 +32,7 @@ async def ask(update: Update, context: CitebotContext) -> None:
         return
     question = command_question(message.text)
     if not question:
-        await reply(message, notices.ask_usage(context.bot.username))
+        await reply(message, _ask_usage(update, context))
         return
     await answer_question(update, context, question)
 
@@ -40,7 +44,7 @@ async def private_text(update: Update, context: CitebotContext) -> None:
         return
     question = private_question(message.text, context.bot.username)
     if not question:
-        await reply(message, notices.EMPTY_QUESTION_HINT)
+        await reply(message, translator_for_update(update).gettext(notices.EMPTY_QUESTION_HINT))
         return
     await answer_question(update, context, question)
 
@@ -55,9 +59,14 @@ async def group_text(update: Update, context: CitebotContext) -> None:
     if question is None:
         return
     if not question:
-        await reply(message, notices.ask_usage(context.bot.username))
+        await reply(message, _ask_usage(update, context))
         return
     await answer_question(update, context, question)
+
+
+def _ask_usage(update: Update, context: CitebotContext) -> str:
+    languages = context.state.service.question_languages()
+    return notices.ask_usage(translator_for_update(update), context.bot.username, languages)
 
 
 async def answer_question(update: Update, context: CitebotContext, question: str) -> None:
@@ -65,19 +74,20 @@ async def answer_question(update: Update, context: CitebotContext, question: str
     message = update.effective_message
     assert message is not None
     state = context.state
+    translator = translator_for_update(update)
     verdict = state.limiter.check(asker_key(update))
     if verdict is not Verdict.ALLOW:
         logger.info(
             "chat %s: rate limit (%s) for %s", message.chat_id, verdict.value, asker_key(update)
         )
         if verdict is Verdict.NOTIFY:
-            await reply(message, notices.RATE_LIMITED)
+            await reply(message, translator.gettext(notices.RATE_LIMITED))
         return
     verdict = state.check_chat(message.chat)
     if verdict is not Verdict.ALLOW:
         logger.info("chat %s: group rate limit (%s)", message.chat_id, verdict.value)
         if verdict is Verdict.NOTIFY:
-            await reply(message, notices.GROUP_RATE_LIMITED)
+            await reply(message, translator.gettext(notices.GROUP_RATE_LIMITED))
         return
     started = time.perf_counter()
     shown = state.config.answer.max_citations
@@ -89,13 +99,13 @@ async def answer_question(update: Update, context: CitebotContext, question: str
             )
         except CitebotError as error:
             logger.warning("chat %s: question not answered: %s", message.chat_id, error)
-            refusal = notices.rejected_question(str(error))
+            refusal = notices.rejected_question(translator, str(error))
     if answer is None:
         await reply(message, refusal)
         return
     more_from = shown if len(answer.citations) > shown else None
-    keyboard = answer_keyboard(answer_id, more_from) if answer_id is not None else None
-    await reply(message, format_reply(answer, shown), keyboard)
+    keyboard = answer_keyboard(translator, answer_id, more_from) if answer_id is not None else None
+    await reply(message, format_reply(translator, answer, shown), keyboard)
     seconds = time.perf_counter() - started
     state.stats.record(answer.found, seconds)
     logger.info(

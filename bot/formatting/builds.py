@@ -1,0 +1,85 @@
+"""The admin's messages about builds, as Telegram HTML: reindex progress, reports and failures,
+and the files an admin sends. Each function takes the admin's Translator."""
+
+from __future__ import annotations
+
+from bot.formatting.markup import escape, truncate
+from bot.formatting.notices import BUILD_STAGES
+from bot.i18n import Translator
+from index.models import BuildProgress, BuildReport
+
+
+def progress_text(translator: Translator, progress: BuildProgress | None) -> str:
+    """The progress message a reindex edits as it goes."""
+    _ = translator.gettext
+    if progress is None:
+        return "⏳ " + _("Reindexing…")
+    stage = _(BUILD_STAGES[progress.stage]) if progress.stage in BUILD_STAGES else progress.stage
+    lines = ["⏳ " + _("Reindexing — {stage}").format(stage=escape(stage))]
+    if progress.files_total or progress.files_scanned:
+        lines.append(
+            _("Files scanned: {done}/{total}").format(
+                done=progress.files_scanned, total=progress.files_total
+            )
+        )
+    if progress.passages_to_embed or progress.passages_embedded:
+        lines.append(
+            _("Passages embedded: {done}/{total}").format(
+                done=progress.passages_embedded, total=progress.passages_to_embed
+            )
+        )
+    return "\n".join(lines)
+
+
+def report_text(translator: Translator, report: BuildReport) -> str:
+    """What a finished reindex changed."""
+    _ = translator.gettext
+    seconds = translator.decimal(report.seconds)
+    if report.unchanged:
+        head = _("Index is up to date — nothing changed ({seconds} s).").format(seconds=seconds)
+    else:
+        head = _("Reindex done in {seconds} s.").format(seconds=seconds)
+    lines = [
+        "✅ " + head,
+        _(
+            "Articles: {added} added, {changed} changed, {removed} removed — {total} in total"
+        ).format(
+            added=len(report.files_added),
+            changed=len(report.files_changed),
+            removed=len(report.files_removed),
+            total=report.articles,
+        ),
+        _("Passages: {count} ({embedded} newly embedded)").format(
+            count=report.passages, embedded=report.passages_embedded
+        ),
+    ]
+    for label, names in (
+        (_("Added"), report.files_added),
+        (_("Changed"), report.files_changed),
+        (_("Removed"), report.files_removed),
+        (_("Skipped"), report.skipped),
+    ):
+        if names:
+            lines.append(f"{label}: " + escape(truncate(", ".join(names), 600)))
+    return "\n".join(lines)
+
+
+def build_failed_text(translator: Translator, reason: str) -> str:
+    """A failed reindex; the old index keeps serving. The reason comes from index/ as it is."""
+    _ = translator.gettext
+    head = _("Reindex failed: {reason}").format(reason=escape(truncate(reason, 1500)))
+    return f"❌ {head}\n" + _("The previous index keeps answering questions.")
+
+
+def upload_rejected(translator: Translator, reason: str) -> str:
+    """An admin's file that failed a check (`reason` already in the admin's language)."""
+    text = translator.gettext("I can't add that file: {reason}")
+    return text.format(reason=escape(truncate(reason, 300)))
+
+
+def upload_saved(translator: Translator, file_name: str, size: int) -> str:
+    """An admin's file that was saved into the corpus, before indexing."""
+    text = translator.gettext("Saved {file} ({kilobytes} kB). Indexing it now.")
+    return text.format(
+        file=f"<code>{escape(file_name)}</code>", kilobytes=translator.decimal(size / 1000)
+    )
