@@ -20,11 +20,13 @@ def choose_index_type(config: IndexConfig, passages: int) -> str:
 
 def build_dense_index(vectors: np.ndarray, index_type: str, config: IndexConfig) -> faiss.Index:
     dimension = vectors.shape[1]
+    index: faiss.Index
     if index_type == "flat":
         index = faiss.IndexFlatIP(dimension)
     elif index_type == "hnsw":
-        index = faiss.IndexHNSWFlat(dimension, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = config.hnsw_ef_construction
+        hnsw = faiss.IndexHNSWFlat(dimension, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        hnsw.hnsw.efConstruction = config.hnsw_ef_construction
+        index = hnsw
     elif index_type == "ivf":
         lists = max(1, int(4 * math.sqrt(len(vectors))))
         quantizer = faiss.IndexFlatIP(dimension)

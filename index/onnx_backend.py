@@ -214,6 +214,7 @@ class OnnxEncoder:
         self._layout = read_model_layout(model_path)
         self._tokenizer = AutoTokenizer.from_pretrained(str(model_path))
         self._openvino: _OpenVinoModel | None = None
+        self._run: Run
         if runtime == "openvino":
             self._openvino = _OpenVinoModel(onnx_file, threads)
             self._inputs, self._run = self._openvino.inputs, self._openvino.run

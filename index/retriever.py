@@ -98,9 +98,14 @@ class LoadedIndex:
         self.articles: dict[str, SourceInfo] = {}
         self._document_rows: dict[str, int] = {}  # doc_id -> row in documents.jsonl
         for row, record in enumerate(self._documents):
-            fields = {k: record.get(k) for k in ("doc_id", "title", "date", "source", "url")}
             self.articles[record["doc_id"]] = SourceInfo(
-                **fields, source_path=record["source_path"], passages=record["passages"]
+                doc_id=record["doc_id"],
+                title=record["title"],
+                date=record.get("date"),
+                source=record.get("source"),
+                url=record.get("url"),
+                source_path=record["source_path"],
+                passages=record["passages"],
             )
             self._document_rows[record["doc_id"]] = row
         self.load_seconds = time.perf_counter() - started
