@@ -46,14 +46,20 @@ class LineFault(enum.Enum):
 
 
 class ArticleFileError(Exception):
-    """The file cannot be read as articles; the message says why (`position`: a bad byte)."""
+    """The file cannot be read as articles; the message says why (`position`: a bad byte;
+    `problems`: why each line of a .jsonl file without a single article was skipped)."""
 
     def __init__(
-        self, reason: str, fault: FileFault = FileFault.OTHER, position: int | None = None
+        self,
+        reason: str,
+        fault: FileFault = FileFault.OTHER,
+        position: int | None = None,
+        problems: list[LineProblem] | None = None,
     ) -> None:
         super().__init__(reason)
         self.fault = fault
         self.position = position
+        self.problems = problems or []
 
 
 class _LineError(ValueError):
@@ -206,7 +212,7 @@ def _load_jsonl(text: str, relpath: str, file_doc_id: str) -> ArticleFile:
         if parsed.problems:
             first = parsed.problems[0]
             reason = f"no articles in the JSON lines file (line {first.line}: {first.reason})"
-            raise ArticleFileError(reason, FileFault.NO_ARTICLES)
+            raise ArticleFileError(reason, FileFault.NO_ARTICLES, problems=parsed.problems)
         raise ArticleFileError("no articles in the JSON lines file", FileFault.NO_ARTICLES)
     return parsed
 

@@ -16,6 +16,9 @@ import time
 
 import pytest
 
+from bot.formatting.builds import report_text
+from bot.i18n import ENGLISH
+from bot.terminal_text import render_build_report
 from index.models import BuildReport
 from tests.index_fixtures import NEWS_ARTICLES, TempIndex, citebot_env, run_citebot
 
@@ -182,3 +185,45 @@ def test_file_names_that_make_the_same_id_keep_both_articles_with_stable_ids(
         assert index.article_text(doc_id) == texts[path]
     assert incremental.skipped == ()
     assert len(incremental.renamed) == 2
+
+
+RTL = "\u202e"
+MANY = tuple(f"feeds/article-{number:05}.md" for number in range(10_000))
+
+
+def test_a_file_name_with_a_right_to_left_override_is_shown_escaped(
+    temp_index: TempIndex, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    temp_index.write(f"invoice{RTL}dm.txt", "The harbour fees rose by a tenth this spring.")
+    temp_index.write(f"empty{RTL}dm.txt", "")
+    temp_index.write(f"feed{RTL}.jsonl", '{"text": 5}\n{"text": "The ferry runs again."}\n')
+
+    report = temp_index.build()
+
+    shown = [
+        render_build_report(report),
+        report_text(ENGLISH, report),
+        "\n".join(r.getMessage() for r in caplog.records),
+    ]
+    for text in shown:
+        assert RTL not in text
+    assert "invoice\\u202edm.txt" in shown[0] and "invoice\\u202edm.txt" in shown[1]
+    assert "empty\\u202edm.txt: empty file" in shown[0] and "feed\\u202e.jsonl line 1" in shown[0]
+
+
+def test_the_report_of_ten_thousand_files_names_the_first_few_and_counts_the_rest() -> None:
+    report = BuildReport(
+        "b1", 10_000, 20_000, 20_000, files_added=MANY, files_removed=MANY,
+        skipped=tuple(f"{name}: binary file" for name in MANY),
+        renamed=tuple(f"{name}: article id x is already used by y.md" for name in MANY),
+    )  # fmt: skip
+
+    terminal = render_build_report(report)
+    telegram = report_text(ENGLISH, report)
+
+    assert max(map(len, terminal.splitlines())) <= 200
+    assert len(terminal) < 10_000 and len(telegram) < 4096
+    assert "feeds/article-00000.md" in terminal and "feeds/article-00000.md" in telegram
+    assert "feeds/article-09999.md" not in terminal + telegram
+    assert "and 9980 more" in terminal and "and 99" in telegram
