@@ -12,7 +12,8 @@ import os
 import shutil
 from pathlib import Path
 
-from index.documents import load_file, scan_corpus
+from index.corpus import scan_corpus
+from index.documents import load_file
 from index.models import Document
 
 ROOT = Path(__file__).resolve().parent.parent

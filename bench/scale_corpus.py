@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from index.config import PassageConfig
-from index.documents import load_file, scan_corpus
+from index.corpus import scan_corpus
+from index.documents import load_file
 from index.models import Document
 from index.passages import count_words, split_passages, split_sentences
 

@@ -36,8 +36,9 @@ from bench.scale_search import VECTORS_BACKEND
 from index.answering import answer_question
 from index.build_writer import SCRIPTS, document_record, passage_record
 from index.config import AnswerConfig, PassageConfig, RetrievalConfig
+from index.corpus import scan_corpus
 from index.dense import search_dense
-from index.documents import load_file, scan_corpus
+from index.documents import load_file
 from index.embedder import Embedder
 from index.lexical import TOKENIZER, LexicalIndex, tokenize
 from index.passages import split_passages

@@ -15,6 +15,8 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import TextIO
 
+from tqdm.contrib.logging import logging_redirect_tqdm
+
 from bot.config import AppConfig, load_config
 from bot.memory import map_large_blocks_separately
 from bot.progress_bar import ProgressBar
@@ -153,7 +155,8 @@ def _ensure_index(service: CitebotService, rebuild_if_damaged: bool) -> None:
 
 
 def _build(service: CitebotService, full: bool):  # type: ignore[no-untyped-def]
-    with ProgressBar(sys.stderr) as bar:
+    # Warnings (a skipped file) go out between redraws of the bar, each on a line of its own.
+    with ProgressBar(sys.stderr) as bar, logging_redirect_tqdm():
         report = service.rebuild(progress=bar.update, full=full)
     for line in report.skipped:
         logger.debug("skipped %s", line)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError
@@ -29,7 +29,7 @@ DEFAULT_CONFIG_FILE = Path("config.yaml")
 class TelegramConfig(Section):
     base_url: str = "https://api.telegram.org/bot"
     base_file_url: str = "https://api.telegram.org/file/bot"
-    admins: tuple[int, ...] = ()
+    admins: tuple[Annotated[int, Field(gt=0)], ...] = ()  # Telegram user ids
     mode: Literal["polling", "webhook"] = "polling"
     webhook_url: str | None = None
     webhook_listen: str = "127.0.0.1"
@@ -145,6 +145,7 @@ def _read_yaml(config_file: Path) -> dict[str, Any]:
 def _anchor_paths(values: dict[str, Any], base: Path) -> None:
     for section, key in (("corpus", "path"), ("index", "path"), ("index", "model_cache")):
         part = values.get(section)
-        if isinstance(part, dict) and isinstance(part.get(key), str):
+        # A blank path is left as it is, for validation to refuse (not the file's folder).
+        if isinstance(part, dict) and isinstance(part.get(key), str) and part[key].strip():
             candidate = Path(part[key]).expanduser()
             part[key] = str(candidate if candidate.is_absolute() else base / candidate)

@@ -18,6 +18,7 @@ from bot.config import AppConfig
 from bot.feedback import FeedbackStore
 from bot.ratelimit import UserRateLimiter, Verdict
 from bot.stats import QuestionStats
+from bot.uploads import PendingUploads
 from index.service import CitebotService
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ class BotState:
     greeted: UserRateLimiter = field(init=False)
     # Held while a reindex (or an upload and its reindex) runs; a second one is refused.
     reindex_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Uploads that would replace an article, until the admin says "Replace it".
+    pending_uploads: PendingUploads = field(default_factory=PendingUploads)
     answer_threads: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(ANSWER_THREADS, thread_name_prefix="answer")
     )

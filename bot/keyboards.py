@@ -2,7 +2,8 @@
 
 callback_data is `<action>:<answer id>:<argument>` (Telegram allows 64 bytes): `m:12:3` more
 citations from the 4th, `a:12:0` open the article, `p:12:2` turn to page 3, `f:12:+` a vote.
-Anything else a client sends back parses to None and is answered as expired.
+Anything else a client sends back parses to None and is answered as expired. The admin's choice
+about an upload that would replace an article is `u:<token>:r` (replace) or `u:<token>:k` (keep).
 """
 
 from __future__ import annotations
@@ -88,6 +89,39 @@ def more_keyboard(
 def _more_button(translator: Translator, answer_id: int, more_from: int) -> InlineKeyboardButton:
     # TRANSLATORS: the button that shows further sources of an answer.
     return _button(translator.gettext("More"), ButtonData(Action.MORE, answer_id, more_from))
+
+
+UPLOAD_CHOICE_PATTERN = r"^u:"
+_UPLOAD_CHOICE = re.compile(r"u:([1-9][0-9]{0,17}):([rk])")
+
+
+@dataclass(frozen=True)
+class UploadChoice:
+    """The admin's answer about an upload that would replace an article."""
+
+    token: int
+    replace: bool
+
+
+def parse_upload_choice(data: object) -> UploadChoice | None:
+    """The choice a "Replace it" / "Keep the old one" button carries, or None."""
+    match = _UPLOAD_CHOICE.fullmatch(data) if isinstance(data, str) else None
+    return UploadChoice(int(match[1]), match[2] == "r") if match else None
+
+
+def replace_keyboard(translator: Translator, token: int) -> InlineKeyboardMarkup:
+    """Replace it / Keep the old one, under the question about an upload's name."""
+    # TRANSLATORS: replace the article file already in the corpus with the one just sent.
+    replace = translator.gettext("Replace it")
+    keep = translator.gettext("Keep the old one")
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(replace, callback_data=f"u:{token}:r"),
+                InlineKeyboardButton(keep, callback_data=f"u:{token}:k"),
+            ]
+        ]
+    )
 
 
 def page_keyboard(answer_id: int, page: int, pages: int) -> InlineKeyboardMarkup | None:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import textwrap
+from collections.abc import Sequence
 
+from index.corpus import printable
 from index.models import Answer, BuildReport, Citation
 from index.service import SourceInfo
 
 BOLD, RESET = "\033[1m", "\033[0m"
+# A build of 10,000 new files is reported in a few lines: the first names, then a count (each
+# skipped file also has its own warning on standard error).
+NAMES_SHOWN = 10
+LINES_SHOWN = 20
+LINE_MAX_CHARS = 200
 
 
 def render_answer(answer: Answer, color: bool = False) -> str:
@@ -64,8 +70,33 @@ def render_build_report(report: BuildReport) -> str:
         ("removed", report.files_removed),
     ):
         if files:
-            lines.append(f"  {label}: {', '.join(files)}")
+            lines.append(_names_line(f"  {label}: ", files))
     if report.skipped:
         lines.append(f"  skipped {len(report.skipped)} file(s):")
-        lines.extend(textwrap.indent(s, "    ") for s in report.skipped)
+        lines.extend(_listed(report.skipped))
+    if report.renamed:
+        lines.append(f"  {len(report.renamed)} article(s) indexed under another id:")
+        lines.extend(_listed(report.renamed))
     return "\n".join(lines)
+
+
+def _names_line(head: str, files: Sequence[str]) -> str:
+    """The first names that fit on one line, then how many more there are."""
+    names: list[str] = []
+    for name in files[:NAMES_SHOWN]:
+        if names and len(head) + len(", ".join([*names, printable(name)])) > LINE_MAX_CHARS - 20:
+            break
+        names.append(printable(name))
+    more = f", and {len(files) - len(names)} more" if len(files) > len(names) else ""
+    return _shorten(head + ", ".join(names), LINE_MAX_CHARS - len(more)) + more
+
+
+def _listed(entries: Sequence[str]) -> list[str]:
+    lines = [_shorten(f"    {printable(entry)}", LINE_MAX_CHARS) for entry in entries[:LINES_SHOWN]]
+    if len(entries) > LINES_SHOWN:
+        lines.append(f"    … and {len(entries) - LINES_SHOWN} more (see the warnings)")
+    return lines
+
+
+def _shorten(line: str, limit: int) -> str:
+    return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -1,15 +1,19 @@
-"""Checks an article file an admin sent, and saves it into the corpus directory atomically."""
+"""Checks an article file an admin sent, holds one that would replace an article until the
+admin confirms, and saves it into the corpus directory atomically."""
 
 from __future__ import annotations
 
-import json
+import itertools
 import os
 import tempfile
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from bot.i18n import ENGLISH, Translator
+from index.documents import ArticleFileError, FileFault, LineFault, LineProblem, read_articles
+from index.models import Document
 
 ALLOWED_EXTENSIONS = (".txt", ".md", ".html", ".jsonl")
 MAX_NAME_LENGTH = 120
@@ -81,41 +85,92 @@ def check_size(size: int | None, max_bytes: int) -> None:
         )
 
 
-def check_content(data: bytes, file_name: str) -> str:
-    """The decoded text, after checking it is UTF-8, not empty and (for .jsonl) JSON lines."""
+def check_content(data: bytes, file_name: str) -> list[Document]:
+    """The file's articles, read exactly as the next build will read it; UploadRejectedError
+    names the first thing that build would skip (the whole file, or one .jsonl line)."""
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        position = error.start
-        raise UploadRejectedError(
-            lambda t: t.gettext(
-                "the file is not UTF-8 text (bad byte at position {position})"
-            ).format(position=position)
-        ) from error
-    if not text.strip():
-        raise UploadRejectedError(lambda t: t.gettext("the file is empty"))
-    if file_name.lower().endswith(".jsonl"):
-        _check_json_lines(text)
-    return text
+        parsed = read_articles(data, file_name)
+    except ArticleFileError as error:
+        if error.problems:
+            raise _line_rejected(error.problems[0]) from error
+        raise UploadRejectedError(_explain_file_error(error)) from error
+    if parsed.problems:
+        raise _line_rejected(parsed.problems[0])
+    return parsed.documents
 
 
-def _check_json_lines(text: str) -> None:
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            _check_json_line(number, line)
+def _explain_file_error(error: ArticleFileError) -> Callable[[Translator], str]:
+    if error.fault is FileFault.NOT_UTF8:
+        position = error.position
+        return lambda t: t.gettext(
+            "the file is not UTF-8 text (bad byte at position {position})"
+        ).format(position=position)
+    if error.fault is FileFault.EMPTY:
+        return lambda t: t.gettext("the file is empty")
+    reason = str(error)  # the reader's own words, as a failed reindex shows them
+    return lambda _t: reason
 
 
-def _check_json_line(number: int, line: str) -> None:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as error:
-        raise UploadRejectedError(
+def _line_rejected(problem: LineProblem) -> UploadRejectedError:
+    number, reason = problem.line, problem.reason
+    if problem.fault is LineFault.NOT_JSON:
+        return UploadRejectedError(
             lambda t: t.gettext("line {number} is not valid JSON").format(number=number)
-        ) from error
-    if not isinstance(record, dict) or not str(record.get("text", "")).strip():
-        raise UploadRejectedError(
-            lambda t: t.gettext('line {number} has no "text" field').format(number=number)
         )
+    if problem.fault is LineFault.NO_TEXT:
+        return UploadRejectedError(
+            lambda t: t.gettext('line {number} has no "text" with the article text').format(
+                number=number
+            )
+        )
+    return UploadRejectedError(
+        lambda t: t.gettext("line {number}: {reason}").format(number=number, reason=reason)
+    )
+
+
+@dataclass(frozen=True)
+class PendingUpload:
+    """A checked file that would replace an article, waiting for the admin to confirm."""
+
+    token: int
+    chat_id: int
+    file_name: str
+    data: bytes
+
+
+class PendingUploads:
+    """Uploads waiting for "Replace it": one per chat, the last few chats only.
+
+    Kept in memory: after a restart the buttons answer as expired and the admin sends the file
+    again, which is simpler than a store for files that are, by then, on the admin's phone.
+    """
+
+    MAX_CHATS = 8
+
+    def __init__(self) -> None:
+        self._by_chat: dict[int, PendingUpload] = {}
+        self._tokens = itertools.count(1)
+
+    def hold(self, chat_id: int, file_name: str, data: bytes) -> PendingUpload:
+        """Keep the file (replacing the chat's earlier one); returns it with its token."""
+        self._by_chat.pop(chat_id, None)
+        while len(self._by_chat) >= self.MAX_CHATS:
+            self._by_chat.pop(next(iter(self._by_chat)))
+        pending = PendingUpload(next(self._tokens), chat_id, file_name, data)
+        self._by_chat[chat_id] = pending
+        return pending
+
+    def take(self, chat_id: int, token: int) -> PendingUpload | None:
+        """The chat's waiting file if `token` is still its own; it is no longer held."""
+        pending = self._by_chat.get(chat_id)
+        if pending is None or pending.token != token:
+            return None
+        return self._by_chat.pop(chat_id)
+
+
+def would_replace(directory: Path, file_name: str) -> bool:
+    """Whether saving the file would replace one already in the corpus."""
+    return os.path.lexists(directory / file_name)
 
 
 def save_atomically(directory: Path, file_name: str, data: bytes) -> Path:

@@ -6,6 +6,7 @@ this build's embedded chunks, in the same order as they were embedded.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,17 +18,21 @@ import numpy as np
 
 from index.build_embedding import EmbeddedTexts
 from index.config import IndexConfig, PassageConfig
+from index.corpus import SourceFile
 from index.dense import choose_index_type
-from index.documents import SourceFile
+from index.documents import ArticleFileError, read_file
 from index.embedder import resolve_backend
 from index.languages import scripts_of
 from index.lexical import TOKENIZER, LexicalIndex
 from index.models import Document, Passage
-from index.passages import passage_sentences
+from index.passages import passage_sentences, split_passages
 from index.store import JsonlTable, write_manifest
 from index.vector_space import MULTILINGUAL, PRIMARY, SpaceFiles, SpaceWriter, VectorSpace
 
+logger = logging.getLogger(__name__)
+
 SCRIPTS = "scripts.npy"  # each passage's alphabet (index/languages.py), one byte a passage
+SKIPPED_LINES = "skipped_lines"  # a source's .jsonl lines that could not be read, and why
 
 
 def embedding_text(title: str, passage_text: str) -> str:
@@ -43,6 +48,7 @@ class SourcePlan:
     documents: list[dict[str, Any]] = field(default_factory=list)
     passages: list[dict[str, Any]] = field(default_factory=list)
     reused_rows: range | None = None  # rows of the serving build's vectors
+    skipped_lines: list[str] = field(default_factory=list)  # "feed.jsonl line 3: not JSON"
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,7 @@ class BuildInputs:
     unreadable: dict[str, tuple[str, str]]  # relpath -> (sha256, reason)
     with_sentences: bool
     started: float  # time.perf_counter() at the start of the build
+    renamed: list[str] = field(default_factory=list)  # articles not given the id they claimed
 
 
 def write_build(
@@ -101,6 +108,7 @@ def write_build(
         "article_count": sum(len(p.documents) for p in plans),
         "sources": sources,
         "skipped": inputs.skipped,
+        "renamed": inputs.renamed,
         # Files that could not be read, by hash: an unchanged bad file is no reason to rebuild.
         "unreadable": {
             name: {"sha256": sha, "reason": why} for name, (sha, why) in inputs.unreadable.items()
@@ -168,6 +176,8 @@ def _write_tables(work: Path, plans: list[SourcePlan]) -> dict[str, Any]:
             "passages": len(plan.passages),
             "document_rows": [doc_row, doc_row + len(plan.documents)],
         }
+        if plan.skipped_lines:
+            sources[plan.source.relpath][SKIPPED_LINES] = plan.skipped_lines
         row += len(plan.passages)
         doc_row += len(plan.documents)
     JsonlTable.write(work / "documents.jsonl", (d for p in plans for d in p.documents))
@@ -176,6 +186,27 @@ def _write_tables(work: Path, plans: list[SourcePlan]) -> dict[str, Any]:
         ({k: v for k, v in r.items() if k != "embed"} for r in iter_passages(plans)),
     )
     return sources
+
+
+def read_source(source: SourceFile, settings: PassageConfig) -> SourcePlan:
+    """A corpus file read afresh: its articles and passages (ArticleFileError if it has none)."""
+    plan = SourcePlan(source)
+    parsed = read_file(source)
+    plan.skipped_lines.extend(problem.describe(source.relpath) for problem in parsed.problems)
+    for document in parsed.documents:
+        passages = split_passages(document, settings)
+        plan.documents.append(document_record(document, len(passages)))
+        plan.passages.extend(passage_record(p, document.title) for p in passages)
+    return plan
+
+
+def file_error_reason(error: Exception) -> str:
+    """Why a file was skipped, for its warning."""
+    if isinstance(error, ArticleFileError):
+        return str(error)
+    # Not one of the loader's own reasons: a library failed on this file's content.
+    logger.debug("reading a file failed", exc_info=True)
+    return f"could not be read ({type(error).__name__}: {error})"
 
 
 def document_record(document: Document, passages: int) -> dict[str, Any]:

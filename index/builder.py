@@ -19,23 +19,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from index.article_ids import assign_article_ids
 from index.build_embedding import embed_in_chunks
 from index.build_writer import (
+    SKIPPED_LINES,
     BuildInputs,
     SourcePlan,
-    document_record,
     embedding_inputs,
     embedding_text,
-    passage_record,
+    file_error_reason,
+    read_source,
     write_build,
 )
 from index.config import CorpusConfig, IndexConfig, PassageConfig
-from index.documents import ArticleFileError, SourceFile, load_file, scan_corpus
+from index.corpus import SourceFile, printable, scan_corpus
+from index.documents import ArticleFileError
 from index.embedder import Embedder, resolve_backend
 from index.errors import BuildError, CitebotError, IndexMismatchError, IndexNotFoundError
 from index.lexical import TOKENIZER
 from index.models import BuildProgress, BuildReport
-from index.passages import split_passages
 from index.store import BuildLock, IndexLayout, JsonlTable, Manifest, read_manifest
 
 logger = logging.getLogger(__name__)
@@ -106,7 +108,7 @@ class _Build:
         old_sources = serving.sources if serving else {}
         if previous is not None and _fingerprint(sources) == _fingerprint_of(previous):
             self.layout.remove_stale_staging(keep=None)
-            skipped = skipped + [u["reason"] for u in previous.data.get("unreadable", {}).values()]
+            skipped = skipped + _unreadable_in(previous)
             return self._report(
                 previous.build_id, previous, [], skipped, sources, old_sources, 0, True
             )
@@ -121,6 +123,7 @@ class _Build:
             # The serving build has no sentence vectors to reuse: embed everything once.
             plans, skipped = self._plan(sources, scan_skipped, None, None)
             new_passages = [p for plan in plans for p in plan.passages]
+        renamed = assign_article_ids(plans)
         embedded = embed_in_chunks(
             embedding_inputs(new_passages, with_sentences),
             staging / "chunks",
@@ -137,7 +140,7 @@ class _Build:
         self.progress(BuildProgress("indexing"))
         inputs = BuildInputs(
             build_id, plans, embedded, previous_dir, skipped, self.unreadable, with_sentences,
-            self.started,
+            self.started, renamed,
         )  # fmt: skip
         manifest_data = write_build(work, inputs, self.settings.index, self.settings.passages)
         self.progress(BuildProgress("publishing"))
@@ -145,13 +148,7 @@ class _Build:
         shutil.rmtree(staging, ignore_errors=True)
         self.layout.remove_old_builds()
         return self._report(
-            build_id,
-            Manifest(manifest_data),
-            plans,
-            skipped,
-            sources,
-            old_sources,
-            self.embedded,
+            build_id, Manifest(manifest_data), plans, skipped, sources, old_sources, self.embedded
         )
 
     def _max_bytes(self) -> int:
@@ -184,7 +181,6 @@ class _Build:
         old_docs = JsonlTable(previous_dir / "documents.jsonl") if previous_dir else None
         old_passages = JsonlTable(previous_dir / "passages.jsonl") if previous_dir else None
         plans: list[SourcePlan] = []
-        seen_ids: set[str] = set()
         skipped = list(skipped)
         for number, source in enumerate(sources, start=1):
             self.progress(BuildProgress("scanning", files_scanned=number, files_total=len(sources)))
@@ -193,31 +189,21 @@ class _Build:
                 rows = range(info["first_row"], info["first_row"] + info["passages"])
                 docs = [old_docs[i] for i in range(*info["document_rows"])]
                 plan = SourcePlan(source, docs, [old_passages[r] for r in rows], rows)
+                plan.skipped_lines.extend(info.get(SKIPPED_LINES, []))
             else:
                 try:
-                    plan = self._read_source(source)
-                except ArticleFileError as error:
-                    self.unreadable[source.relpath] = (source.sha256, f"{source.relpath}: {error}")
-                    skipped.append(f"{source.relpath}: {error}")
-                    logger.warning("skipped %s: %s", source.relpath, error)
+                    plan = read_source(source, self.settings.passages)
+                except (ArticleFileError, ValueError, RecursionError) as error:
+                    # Any one file that cannot be read is skipped, whatever the reason: one
+                    # bad file must not keep the rest of the corpus from being indexed.
+                    line = f"{printable(source.relpath)}: {file_error_reason(error)}"
+                    self.unreadable[source.relpath] = (source.sha256, line)
+                    skipped.append(line)
+                    logger.warning("skipped %s", line)
                     continue
-            clash = seen_ids & {d["doc_id"] for d in plan.documents}
-            if clash:
-                reason = f"article id {sorted(clash)[0]} is already used by another file"
-                skipped.append(f"{source.relpath}: {reason}")
-                logger.warning("skipped %s: %s", source.relpath, reason)
-                continue
-            seen_ids.update(d["doc_id"] for d in plan.documents)
+            skipped.extend(plan.skipped_lines)
             plans.append(plan)
         return plans, skipped
-
-    def _read_source(self, source: SourceFile) -> SourcePlan:
-        plan = SourcePlan(source)
-        for document in load_file(source):
-            passages = split_passages(document, self.settings.passages)
-            plan.documents.append(document_record(document, len(passages)))
-            plan.passages.extend(passage_record(p, document.title) for p in passages)
-        return plan
 
     def _with_sentences(self, plans: list[SourcePlan]) -> bool:
         """Sentence vectors (for ranking and snippets) unless the corpus is too large for them."""
@@ -272,9 +258,17 @@ class _Build:
             ),
             files_removed=tuple(sorted(n for n in old_sources if n not in built)),
             skipped=tuple(skipped),
+            renamed=tuple(manifest.data.get("renamed", [])),
             seconds=round(time.perf_counter() - self.started, 3),
             unchanged=unchanged,
         )
+
+
+def _unreadable_in(manifest: Manifest) -> list[str]:
+    """What a build could not read: whole files, then single .jsonl lines."""
+    files = [info["reason"] for info in manifest.data.get("unreadable", {}).values()]
+    lines = [line for info in manifest.sources.values() for line in info.get(SKIPPED_LINES, [])]
+    return files + lines
 
 
 def _fingerprint(sources: list[SourceFile]) -> dict[str, str]:

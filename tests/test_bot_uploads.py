@@ -68,12 +68,20 @@ def test_size_limit() -> None:
 @pytest.mark.parametrize(
     ("data", "name", "problem"),
     [
-        (b"\xff\xfe\x00bad", "a.md", "UTF-8"),
+        (b"\xff\xfe\x00bad", "a.md", "binary"),
+        (b"caf\xe9 cr\xe8me", "a.md", "UTF-8"),
         (b"", "a.md", "empty"),
         (b" \n\t\n", "a.txt", "empty"),
-        (b'{"text": "ok"}\nnot json\n', "a.jsonl", "line 2"),
-        (b'{"title": "no text"}\n', "a.jsonl", "text"),
-        (b"[1, 2]\n", "a.jsonl", "text"),
+        (b'{"text": "ok"}\nnot json\n', "a.jsonl", "line 2 is not valid JSON"),
+        (b'{"title": "no text"}\n', "a.jsonl", 'line 1 has no "text"'),
+        (b"[1, 2]\n", "a.jsonl", 'line 1 has no "text"'),
+        (b'{"text": 5}\n', "a.jsonl", 'line 1 has no "text"'),
+        (b'{"text": "  "}\n', "a.jsonl", 'line 1 has no "text"'),
+        (b'{"text": "ok", "id": [1]}\n', "a.jsonl", 'line 1: the "id"'),
+        (b'{"text": "ok", "date": "2022-02-30"}\n', "a.jsonl", "line 1: date 2022-02-30"),
+        (b"---\ndate: 2022-02-30\n---\nText.\n", "a.md", "not a calendar date"),
+        (b"---\ntitle: [unclosed\n---\nText.\n", "a.md", "broken front matter"),
+        (b"---\ntitle: T\n---\n\n", "a.md", "no article text"),
     ],
 )
 def test_bad_content_is_refused(data: bytes, name: str, problem: str) -> None:
@@ -81,9 +89,11 @@ def test_bad_content_is_refused(data: bytes, name: str, problem: str) -> None:
         check_content(data, name)
 
 
-def test_good_content_is_decoded() -> None:
-    assert check_content("\ufeffПривет".encode(), "a.md") == "Привет"
-    check_content(b'{"text": "ok", "title": "t"}\n\n{"text": "two"}\n', "a.jsonl")
+def test_good_content_is_read_as_the_build_reads_it() -> None:
+    [article] = check_content("\ufeffПривет".encode(), "a.md")
+    assert article.text == "Привет"
+    articles = check_content(b'{"text": "ok", "title": "t"}\n\n{"text": "two"}\n', "a.jsonl")
+    assert [a.doc_id for a in articles] == ["a-1", "a-3"]
 
 
 def test_saving_replaces_the_file_whole_and_leaves_no_temporary(tmp_path: Path) -> None:

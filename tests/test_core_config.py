@@ -125,6 +125,16 @@ def test_an_unknown_key_is_an_error_naming_it(tmp_path: Path, text: str, key: st
         ("index:\n  index_type: magic\n", "index.index_type", "'flat'"),
         ("retrieval:\n  candidates: lots\n", "retrieval.candidates", "valid integer"),
         ("passages:\n  min_words: 200\n", "passages", "min_words must not exceed max_words"),
+        ("corpus:\n  max_file_mb: .inf\n", "corpus.max_file_mb", "finite number"),
+        ("telegram:\n  max_upload_mb: .inf\n", "telegram.max_upload_mb", "finite number"),
+        ("retrieval:\n  bm25_weight: .inf\n", "retrieval.bm25_weight", "finite number"),
+        ("corpus:\n  max_file_mb: 0\n", "corpus.max_file_mb", "greater than 0"),
+        ("telegram:\n  admins: [true]\n", "telegram.admins", "not yes/no"),
+        ("telegram:\n  admins: [12345, yes]\n", "telegram.admins", "not yes/no"),
+        ("telegram:\n  admins: [-5]\n", "telegram.admins.0", "greater than 0"),
+        ("index:\n  batch_size: on\n", "index.batch_size", "not yes/no"),
+        ("corpus:\n  path: ''\n", "corpus.path", "must not be empty"),
+        ("index:\n  path: '  '\n", "index.path", "must not be empty"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_key_and_what_is_allowed(
@@ -135,6 +145,26 @@ def test_a_bad_value_is_one_line_naming_the_key_and_what_is_allowed(
     message = str(error.value)
     assert f"{key}: " in message and allowed in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("variable", "key"),
+    [("CITEBOT_INDEX__PATH", "index.path"), ("CITEBOT_CORPUS__PATH", "corpus.path")],
+)
+def test_an_empty_path_in_the_environment_is_refused_naming_the_key(
+    monkeypatch: pytest.MonkeyPatch, variable: str, key: str
+) -> None:
+    monkeypatch.setenv(variable, "")
+    with pytest.raises(ConfigError) as error:
+        load_config(CORE_CONFIG_FILE)
+    message = str(error.value)
+    assert f"{key}: " in message and "must not be empty" in message
+    assert "\n" not in message
+
+
+def test_admins_given_as_numbers_in_text_still_count(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, "telegram:\n  admins: [12345, '678']\n"))
+    assert config.telegram.admins == (12345, 678)
 
 
 def test_a_bad_value_from_the_environment_names_the_key(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import AppConfig
-from index.documents import load_file, scan_corpus
+from index.corpus import scan_corpus
+from index.documents import load_file
 from index.embedder import Embedder
 from index.models import BuildReport, Document
 from index.retriever import LoadedIndex

@@ -9,7 +9,8 @@ import random
 import pytest
 
 from index.config import PassageConfig
-from index.documents import load_file, scan_corpus
+from index.corpus import scan_corpus
+from index.documents import load_file
 from index.models import Document, Passage
 from index.passages import count_words, split_passages, split_sentences
 from tests.index_fixtures import SHIPPED_CORPUS

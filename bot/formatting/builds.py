@@ -6,7 +6,10 @@ from __future__ import annotations
 from bot.formatting.markup import escape, truncate
 from bot.formatting.notices import BUILD_STAGES
 from bot.i18n import Translator
+from index.corpus import printable
 from index.models import BuildProgress, BuildReport
+
+NAMES_SHOWN = 10  # per list in a reindex report; the rest are counted
 
 
 def progress_text(translator: Translator, progress: BuildProgress | None) -> str:
@@ -53,14 +56,22 @@ def report_text(translator: Translator, report: BuildReport) -> str:
             count=report.passages, embedded=report.passages_embedded
         ),
     ]
-    for label, names in (
-        (_("Added"), report.files_added),
-        (_("Changed"), report.files_changed),
-        (_("Removed"), report.files_removed),
-        (_("Skipped"), report.skipped),
+    for label, names, shown in (
+        (_("Added"), report.files_added, NAMES_SHOWN),
+        (_("Changed"), report.files_changed, NAMES_SHOWN),
+        (_("Removed"), report.files_removed, NAMES_SHOWN),
+        (_("Skipped"), report.skipped, NAMES_SHOWN),
+        # TRANSLATORS: articles indexed under another id than the one they claimed.
+        (_("Renamed"), report.renamed, 3),
     ):
         if names:
-            lines.append(f"{label}: " + escape(truncate(", ".join(names), 600)))
+            listed = ", ".join(printable(name) for name in names[:shown])
+            lines.append(f"{label}: " + escape(truncate(listed, 600)))
+            if len(names) > shown:
+                more = len(names) - shown
+                lines[-1] += " " + translator.ngettext(
+                    "and {count} more", "and {count} more", more
+                ).format(count=more)
     return "\n".join(lines)
 
 
@@ -75,6 +86,18 @@ def upload_rejected(translator: Translator, reason: str) -> str:
     """An admin's file that failed a check (`reason` already in the admin's language)."""
     text = translator.gettext("I can't add that file: {reason}")
     return text.format(reason=escape(truncate(reason, 300)))
+
+
+def upload_would_replace(translator: Translator, file_name: str) -> str:
+    """The question under "Replace it" / "Keep the old one" for an upload named like an article."""
+    text = translator.gettext("{file} is already in the corpus. Replace it with the file you sent?")
+    return text.format(file=f"<code>{escape(file_name)}</code>")
+
+
+def upload_kept(translator: Translator, file_name: str) -> str:
+    """The admin chose to keep the article that was there."""
+    text = translator.gettext("Kept the old {file}; nothing changed.")
+    return text.format(file=f"<code>{escape(file_name)}</code>")
 
 
 def upload_saved(translator: Translator, file_name: str, size: int) -> str:

@@ -28,6 +28,7 @@ ALREADY_RUNNING = N_("A reindex is already running; try again when it has finish
 ALREADY_RUNNING_UPLOAD = N_(
     "A reindex is already running; try again when it has finished. Send the file again then."
 )
+UPLOAD_EXPIRED = N_("This choice has expired — send the file again.")
 VOTE_THANKS = N_("Thanks for the feedback!")
 NO_MORE = N_("No more sources for this question.")
 SOMETHING_WRONG = N_("Sorry, something went wrong on my side. Please try again later.")

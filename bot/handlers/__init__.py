@@ -13,6 +13,7 @@ from telegram.ext import (
 )
 
 from bot.handlers import admin, buttons, commands, errors, inline, questions
+from bot.keyboards import UPLOAD_CHOICE_PATTERN
 
 PRIVATE = filters.ChatType.PRIVATE
 GROUPS = filters.ChatType.GROUPS
@@ -50,6 +51,7 @@ def add_handlers(application: Application) -> None:  # type: ignore[type-arg]
                 commands.non_text_hint,
             ),
             ChatMemberHandler(commands.greet_group, ChatMemberHandler.MY_CHAT_MEMBER),
+            CallbackQueryHandler(admin.upload_choice, pattern=UPLOAD_CHOICE_PATTERN, block=False),
             CallbackQueryHandler(buttons.button),
             InlineQueryHandler(inline.inline_query),
         ]

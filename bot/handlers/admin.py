@@ -2,6 +2,7 @@
 
 Both run the build on a worker thread (the handlers are registered with block=False), edit one
 progress message as it goes, and report what changed; the live index keeps answering meanwhile.
+A file named like one already in the corpus waits for the admin's "Replace it".
 """
 
 from __future__ import annotations
@@ -13,16 +14,18 @@ from telegram import Message, Update
 
 from bot.context import BotState, CitebotContext
 from bot.formatting import builds, notices
-from bot.i18n import Translator, translator_for_update
+from bot.i18n import Translator, translator_for_update, translator_for_user
+from bot.keyboards import parse_upload_choice, replace_keyboard
 from bot.memory import return_freed_memory
 from bot.progress import ProgressMessage
-from bot.replies import reply
+from bot.replies import edit, reply
 from bot.uploads import (
     UploadRejectedError,
     check_content,
     check_size,
     safe_file_name,
     save_atomically,
+    would_replace,
 )
 from index.errors import BuildInProgressError, CitebotError
 
@@ -84,10 +87,53 @@ async def upload(update: Update, context: CitebotContext) -> None:
             reason = rejection.explain(translator)
             await reply(message, builds.upload_rejected(translator, reason))
             return
-        await asyncio.to_thread(save_atomically, state.config.corpus.path, file_name, data)
-        logger.info("chat %s: saved upload %s (%d bytes)", message.chat_id, file_name, len(data))
+        if would_replace(state.config.corpus.path, file_name):
+            pending = state.pending_uploads.hold(message.chat_id, file_name, data)
+            logger.info("chat %s: upload %s would replace an article", message.chat_id, file_name)
+            question = builds.upload_would_replace(translator, file_name)
+            await reply(message, question, replace_keyboard(translator, pending.token))
+            return
+        await _save(state, message.chat_id, file_name, data)
         await reply(message, builds.upload_saved(translator, file_name, len(data)))
         await rebuild_with_progress(message, state, translator, full=False)
+
+
+async def upload_choice(update: Update, context: CitebotContext) -> None:
+    """A press of "Replace it" or "Keep the old one" under an upload named like an article."""
+    query = update.callback_query
+    if query is None:
+        return
+    state = context.state
+    translator = translator_for_user(query.from_user)
+    choice = parse_upload_choice(query.data)
+    message = query.message if isinstance(query.message, Message) else None
+    if not state.is_admin(update):
+        logger.warning("upload choice refused for non-admin %s", query.from_user.id)
+        await query.answer(translator.gettext(notices.NOT_ADMIN))
+        return
+    if choice is None or message is None:
+        await query.answer(translator.gettext(notices.UPLOAD_EXPIRED))
+        return
+    if choice.replace and state.reindex_lock.locked():
+        await query.answer(translator.gettext(notices.ALREADY_RUNNING))
+        return  # the file stays held: the admin can press again when the build is done
+    pending = state.pending_uploads.take(message.chat_id, choice.token)
+    if pending is None:
+        await query.answer(translator.gettext(notices.UPLOAD_EXPIRED))
+        return
+    await query.answer()
+    if not choice.replace:
+        await edit(message, builds.upload_kept(translator, pending.file_name))
+        return
+    async with state.reindex_lock:
+        await _save(state, message.chat_id, pending.file_name, pending.data)
+        await edit(message, builds.upload_saved(translator, pending.file_name, len(pending.data)))
+        await rebuild_with_progress(message, state, translator, full=False)
+
+
+async def _save(state: BotState, chat_id: int, file_name: str, data: bytes) -> None:
+    await asyncio.to_thread(save_atomically, state.config.corpus.path, file_name, data)
+    logger.info("chat %s: saved upload %s (%d bytes)", chat_id, file_name, len(data))
 
 
 async def _fetch_checked(message: Message, state: BotState) -> tuple[str, bytes]:
@@ -99,7 +145,7 @@ async def _fetch_checked(message: Message, state: BotState) -> tuple[str, bytes]
     telegram_file = await document.get_file()
     data = bytes(await telegram_file.download_as_bytearray())
     check_size(len(data), max_bytes)
-    check_content(data, file_name)
+    await asyncio.to_thread(check_content, data, file_name)  # HTML extraction is CPU work
     return file_name, data
 
 
