@@ -8,6 +8,7 @@ staging folders behind, an operator reads one clear line — and nothing half-wr
 
 from __future__ import annotations
 
+import asyncio
 import json
 import resource
 import shutil
@@ -28,10 +29,12 @@ from tests.serve_harness import (
     SMALL_PASSAGES,
     BotHome,
     build,
+    complete_chunks,
     reindex_until,
     run_citebot,
     saved_chunks,
     start_bot,
+    start_citebot,
     write_news,
     write_town_notes,
 )
@@ -98,6 +101,7 @@ async def test_a_disk_that_fills_up_during_a_build_leaves_the_old_index_serving(
     assert line.startswith("citebot: the build failed and the previous index keeps serving: ")
     assert "File too large" in line or "is the disk full?" in line
     assert IndexLayout(home.index).current_build() == serving
+    assert no_staging_left(home.index), "the failed build left what it wrote on the full disk"
     assert answers(home, core_embedder) == before
     # With room again, the next build completes and tidies up after the failed one.
     report = build(home, core_embedder, full=True)
@@ -165,6 +169,27 @@ async def test_the_bot_killed_during_a_reindex_comes_back_on_the_old_index_and_r
     assert no_staging_left(home.index)
     assert await ask_each(emu) == before  # the same articles, embedded again
     await bot.stop()
+
+
+async def test_a_full_build_embeds_everything_again_whatever_a_killed_build_had_saved(
+    tmp_path: Path, core_embedder: Embedder
+) -> None:
+    home = BotHome(tmp_path, passages=SMALL_PASSAGES, chunk_size=CHUNK)
+    write_news(home.corpus)
+    write_town_notes(home.corpus)
+    process = await start_citebot(home.env(), "index", "--full")
+    for _ in range(6000):  # 60 s
+        if complete_chunks(home.index) or process.returncode is not None:
+            break
+        await asyncio.sleep(0.01)
+    process.kill()
+    await process.wait()
+    assert complete_chunks(home.index)
+
+    report = build(home, core_embedder, full=True)
+
+    assert report.passages_embedded == report.passages  # --full trusts nothing left behind
+    assert no_staging_left(home.index)
 
 
 # ------------------------------------------------------------------- a damaged index at start
