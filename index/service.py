@@ -117,7 +117,12 @@ class CitebotService:
         return self._live
 
     def answer(self, question: str, max_citations: int | None = None) -> Answer:
-        """Answer one question (CPU work: call it off the event loop)."""
+        """Answer one question (CPU work: call it off the event loop).
+
+        Text that no UTF-8 can hold (lone surrogates, from undecodable input) is answered with
+        those characters replaced: the tokenizers refuse it.
+        """
+        question = question.encode("utf-8", "replace").decode("utf-8")
         index = self.live()
         return answer_question(
             question, index, self.embedder, self._retrieval, self._answer_config, max_citations
