@@ -11,7 +11,7 @@ import asyncio
 import logging
 
 from telegram import Message, ReplyParameters, Update
-from telegram.error import TelegramError
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application
 
 from bot.context import STATE_KEY, BotState, CitebotContext
@@ -31,6 +31,8 @@ from bot.uploads import (
 from index.errors import BuildCancelledError, BuildInProgressError, CitebotError
 
 logger = logging.getLogger(__name__)
+
+TELEGRAM_DOWNLOAD_MB = 20  # the largest file Telegram's Bot API lets a bot download
 
 
 async def admins_only(update: Update, state: BotState, action: str, refusal: str) -> bool:
@@ -100,10 +102,26 @@ async def _fetch_checked(message: Message, state: BotState) -> tuple[str, bytes]
     max_bytes = int(state.config.telegram.max_upload_mb * 1_000_000)
     file_name = safe_file_name(document.file_name)
     check_size(document.file_size, max_bytes)
-    telegram_file = await document.get_file()
+    try:
+        telegram_file = await document.get_file()
+    except BadRequest as error:
+        # An update need not give the file's size; Telegram then refuses the download itself.
+        if "too big" not in error.message.lower():
+            raise
+        raise UploadRejectedError(
+            lambda t: t.gettext(
+                "the file is larger than the {telegram} MB Telegram lets bots download; "
+                "the limit is {limit} MB"
+            ).format(telegram=TELEGRAM_DOWNLOAD_MB, limit=t.decimal(max_bytes / 1_000_000))
+        ) from error
     data = bytes(await telegram_file.download_as_bytearray())
     check_size(len(data), max_bytes)
-    check_content(data, file_name)
+    try:
+        check_content(data, file_name)
+    except RecursionError as error:  # JSON nested thousands deep
+        raise UploadRejectedError(
+            lambda t: t.gettext("the file is nested too deeply to be read")
+        ) from error
     return file_name, data
 
 
