@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -18,8 +19,10 @@ from bot.config import AppConfig
 from bot.context import STATE_KEY, BotState, CitebotContext
 from bot.feedback import FeedbackStore
 from bot.handlers import add_handlers
+from bot.handlers.admin import report_interrupted_reindex
 from bot.menu import register_commands
 from bot.polling import PollingRequest
+from bot.shutdown import install_stop_signals
 from index.service import CitebotService
 
 logger = logging.getLogger(__name__)
@@ -106,13 +109,20 @@ def build_application(
         .rate_limiter(FloodLimiter(max_retries=3))
         .concurrent_updates(config.telegram.concurrent_updates)
         .context_types(ContextTypes(context=CitebotContext))
-        .post_init(register_commands)
+        .post_init(start_up)
         .post_shutdown(close_state)
         .build()
     )
     application.bot_data[STATE_KEY] = state
     add_handlers(application)
     return application
+
+
+async def start_up(application: Application) -> None:  # type: ignore[type-arg]
+    """Before the first update: report a reindex the last run left unfinished, then show the
+    command menus (whose registration tells a test harness the bot is up)."""
+    await report_interrupted_reindex(application)
+    await register_commands(application)
 
 
 async def close_state(application: Application) -> None:  # type: ignore[type-arg]
@@ -141,6 +151,10 @@ def run_bot(
         handler.addFilter(TokenRedactor(token))
     application = build_application(config, service, token)
     logging.getLogger("telegram.ext").addFilter(_StartupFailureFilter())
+    # python-telegram-bot runs on the current event loop; its stop signals are ours (a stop
+    # must first cancel a running build).
+    asyncio.set_event_loop(loop := asyncio.new_event_loop())
+    install_stop_signals(loop, application.bot_data[STATE_KEY].stopping)
     try:
         if telegram.mode == "webhook":
             application.run_webhook(
@@ -150,10 +164,13 @@ def run_bot(
                 webhook_url=telegram.webhook_url,
                 secret_token=secret,
                 allowed_updates=Update.ALL_TYPES,
+                stop_signals=None,
             )
         else:
             application.run_polling(
-                allowed_updates=Update.ALL_TYPES, timeout=int(telegram.poll_timeout)
+                allowed_updates=Update.ALL_TYPES,
+                timeout=int(telegram.poll_timeout),
+                stop_signals=None,
             )
     except InvalidToken:
         print(

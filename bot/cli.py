@@ -2,7 +2,8 @@
 
 Standard output carries results only (with --json, nothing but JSON lines); progress bars,
 warnings and notices go to standard error. Exit codes: 0 done, 1 unexpected failure,
-2 bad usage or config, 3 no usable index, 4 a build failed or another build is running.
+2 bad usage or config, 3 no usable index, 4 a build failed or another build is running,
+141 the reader of standard output went away (`citebot ask … | head`), as SIGPIPE would end it.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
-from typing import TextIO
+from collections.abc import Iterable, Iterator, Sequence
 
 from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -34,6 +34,7 @@ from index.service import CitebotService
 logger = logging.getLogger("citebot")
 
 TOKEN_ENV = "TELEGRAM_BOT_TOKEN"
+EXIT_READER_GONE = 141  # 128 + SIGPIPE: what a shell reports for `yes | head`
 EXIT_CODES: list[tuple[type[CitebotError], int]] = [
     (ConfigError, 2),
     (IndexNotFoundError, 3),
@@ -57,6 +58,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("citebot: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # Whoever read standard output is gone (`citebot ask … | head`): stop quietly. Python
+        # would complain once more when it flushes standard output at exit, so that goes nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_READER_GONE
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -97,7 +103,10 @@ def run_index(args: argparse.Namespace, config: AppConfig, service: CitebotServi
 
 def run_ask(args: argparse.Namespace, config: AppConfig, service: CitebotService) -> int:
     _ensure_index(service, rebuild_if_damaged=False)
-    questions = _read_questions(sys.stdin) if args.question == "-" else iter([args.question])
+    if args.question == "-":
+        questions = _read_questions(sys.stdin.buffer)
+    else:
+        questions = iter([_decode(os.fsencode(args.question), "the question")])
     for question in questions:
         answer = service.answer(question)
         if args.json:
@@ -149,23 +158,49 @@ def _ensure_index(service: CitebotService, rebuild_if_damaged: bool) -> None:
         if not rebuild_if_damaged:
             raise
         print(f"citebot: {error}; rebuilding it now…", file=sys.stderr)
-        _build(service, full=True)
+        _build_after_any_other(service, full=True)
         return
-    _build(service, full=False)
+    _build_after_any_other(service, full=False)
 
 
-def _build(service: CitebotService, full: bool):  # type: ignore[no-untyped-def]
+def _build_after_any_other(service: CitebotService, full: bool) -> None:
+    """Build; if another build (a first `citebot ask` too) is running, wait for it to end, then
+    bring its result up to date, which is quick when it succeeded."""
+    try:
+        _build(service, full)
+    except BuildInProgressError:
+        print(
+            "citebot: another build of this index is running; waiting for it to finish…",
+            file=sys.stderr,
+        )
+        _build(service, full=False, wait=True)
+
+
+def _build(service: CitebotService, full: bool, wait: bool = False):  # type: ignore[no-untyped-def]
     # Warnings (a skipped file) go out between redraws of the bar, each on a line of its own.
     with ProgressBar(sys.stderr) as bar, logging_redirect_tqdm():
-        report = service.rebuild(progress=bar.update, full=full)
+        report = service.rebuild(progress=bar.update, full=full, wait=wait)
     for line in report.skipped:
         logger.debug("skipped %s", line)
     return report
 
 
-def _read_questions(stream: TextIO) -> Iterator[str]:
+def _read_questions(stream: Iterable[bytes]) -> Iterator[str]:
     """One question per line, answered as it arrives (the model is loaded once)."""
-    return (line.strip() for line in stream if line.strip())
+    for number, line in enumerate(stream, start=1):
+        question = _decode(line, f"line {number}").strip()
+        if question:
+            yield question
+
+
+def _decode(raw: bytes, what: str) -> str:
+    """UTF-8 text; undecodable bytes are replaced (and said so), so the question is still
+    answered and a batch goes on."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        logger.warning("%s is not valid UTF-8; its undecodable bytes were replaced", what)
+        return raw.decode("utf-8", "replace")
 
 
 def _setup_logging(verbose: int) -> None:

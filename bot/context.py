@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from telegram.ext import CallbackContext, ExtBot
 from bot.config import AppConfig
 from bot.feedback import FeedbackStore
 from bot.ratelimit import UserRateLimiter, Verdict
+from bot.reindex_record import ReindexRecord
 from bot.stats import QuestionStats
 from bot.uploads import PendingUploads
 from index.service import CitebotService
@@ -54,6 +56,9 @@ class BotState:
     reindex_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Uploads that would replace an article, until the admin says "Replace it".
     pending_uploads: PendingUploads = field(default_factory=PendingUploads)
+    reindex_record: ReindexRecord = field(init=False)
+    # Set by a stop signal (bot/shutdown.py): a running build stops at its next check.
+    stopping: threading.Event = field(default_factory=threading.Event)
     answer_threads: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(ANSWER_THREADS, thread_name_prefix="answer")
     )
@@ -62,6 +67,7 @@ class BotState:
         self.limiter = UserRateLimiter(self.config.telegram.user_questions_per_minute)
         self.group_limiter = UserRateLimiter(self.config.telegram.group_questions_per_minute)
         self.greeted = UserRateLimiter(1, period=GREET_AGAIN_AFTER_SECONDS)
+        self.reindex_record = ReindexRecord(self.config.index.path)
 
     async def off_loop(self, function: Callable[..., T], *args: Any) -> T:
         """Run answering work on the answer threads, keeping the event loop free."""

@@ -3,7 +3,7 @@
 A chunk is `chunk_size` texts (passages, each followed by its sentences when sentence vectors are
 kept): `NNNNNN.npy` holds the English model's vectors, `NNNNNN.multilingual.npy` the multilingual
 model's, saved first. A chunk counts only when every model's file is there with the right number
-of rows.
+of rows. A build asked to stop stops after the batch it is embedding (a few seconds at most).
 """
 
 from __future__ import annotations
@@ -51,8 +51,12 @@ def embed_in_chunks(
     get_embedder: Callable[[], Embedder],
     with_multilingual: bool,
     progress: ProgressCallback,
+    check_cancelled: Callable[[], None],
 ) -> EmbeddedTexts:
-    """Embed (text, is a passage) pairs; chunks saved before a kill are reused."""
+    """Embed (text, is a passage) pairs; chunks saved before a kill are reused.
+
+    `check_cancelled` runs before each chunk and after each batch, and raises to stop.
+    """
     chunk_dir.mkdir(parents=True, exist_ok=True)
     total, done, embedded = len(texts), 0, 0
     chunks: list[EmbeddedChunk] = []
@@ -61,6 +65,10 @@ def embed_in_chunks(
         nonlocal done
         done += count
         progress(BuildProgress("embedding", passages_embedded=done, passages_to_embed=total))
+        check_cancelled()
+
+    def between_batches(_count: int) -> None:
+        check_cancelled()
 
     if total:
         progress(BuildProgress("loading model"))
@@ -69,6 +77,7 @@ def embed_in_chunks(
             embedder.multilingual  # noqa: B018  # the multilingual model too
     progress(BuildProgress("embedding", passages_to_embed=total))
     for number, begin in enumerate(range(0, total, chunk_size)):
+        check_cancelled()
         part = [text for text, _ in texts[begin : begin + chunk_size]]
         primary_path = chunk_dir / f"{number:06d}.npy"
         multilingual_path = chunk_dir / f"{number:06d}.multilingual.npy"
@@ -78,7 +87,7 @@ def embed_in_chunks(
             embedder = get_embedder()
             encoder = embedder.multilingual if with_multilingual else None
             if encoder is not None:
-                multilingual = encoder.embed_passages(part)
+                multilingual = encoder.embed_passages(part, between_batches)
                 _save_chunk(multilingual_path, multilingual)
             # The English model's file is saved last: once it is there, the chunk is complete.
             primary = embedder.embed_passages(part, advance)
@@ -102,5 +111,8 @@ def _load_chunk(path: Path, rows: int) -> np.ndarray | None:
 
 def _save_chunk(path: Path, vectors: np.ndarray) -> None:
     temporary = path.with_name(path.name + ".tmp.npy")
-    np.save(temporary, vectors)
-    temporary.replace(path)
+    try:
+        np.save(temporary, vectors)
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)  # a save cut short (a full disk) leaves nothing

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,9 +67,14 @@ class BuildInputs:
 
 
 def write_build(
-    work: Path, inputs: BuildInputs, index: IndexConfig, passages: PassageConfig
+    work: Path,
+    inputs: BuildInputs,
+    index: IndexConfig,
+    passages: PassageConfig,
+    check_cancelled: Callable[[], None] = lambda: None,
 ) -> dict[str, Any]:
-    """Write the build into `work` and return its manifest data."""
+    """Write the build into `work` and return its manifest data; `check_cancelled` runs between
+    the steps and raises to stop."""
     plans = inputs.plans
     count = sum(len(p.passages) for p in plans)
     sentence_count = sum(r["sentences"] for p in plans for r in p.passages) * inputs.with_sentences
@@ -81,11 +86,14 @@ def write_build(
         spaces.append((MULTILINGUAL, inputs.embedded.multilingual_rows()))
     dimensions = {}
     for number, (files, rows) in enumerate(spaces):
+        check_cancelled()
         dimensions[files] = _write_space(
             work, files, rows, inputs, count, sentence_count, index, index_type, number == 0
         )
+    check_cancelled()
     sources = _write_tables(work, plans)
     np.save(work / SCRIPTS, scripts_of([r["text"] for p in plans for r in p.passages]))
+    check_cancelled()
     LexicalIndex.build([r["embed"] for r in iter_passages(plans)]).save(work / "bm25")
     data = {
         "build_id": inputs.build_id,

@@ -2,7 +2,9 @@
 
 Incremental: a file whose content hash is unchanged reuses its passages and vectors from the
 build that is serving. Resumable: new vectors are saved in chunks under the staging folder, so
-a killed build picks up where it stopped. Atomic: nothing is visible until `publish`.
+the next build with the same inputs picks up where a killed, stopped or failed one left off (a
+`full` build embeds everything again). A build that fails removes its half-written files, and
+its chunks too when the disk is full. Atomic: nothing is visible until `publish`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import logging
 import secrets
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +24,7 @@ from typing import Any
 
 from index.article_ids import assign_article_ids
 from index.build_embedding import embed_in_chunks
+from index.build_report import build_report, corpus_fingerprint, fingerprint_of
 from index.build_writer import (
     SKIPPED_LINES,
     BuildInputs,
@@ -35,10 +39,23 @@ from index.config import CorpusConfig, IndexConfig, PassageConfig
 from index.corpus import SourceFile, printable, scan_corpus
 from index.documents import ArticleFileError
 from index.embedder import Embedder, resolve_backend
-from index.errors import BuildError, CitebotError, IndexMismatchError, IndexNotFoundError
+from index.errors import (
+    BuildCancelledError,
+    BuildError,
+    CitebotError,
+    IndexMismatchError,
+    IndexNotFoundError,
+)
 from index.lexical import TOKENIZER
 from index.models import BuildProgress, BuildReport
-from index.store import BuildLock, IndexLayout, JsonlTable, Manifest, read_manifest
+from index.store import (
+    BuildLock,
+    IndexLayout,
+    JsonlTable,
+    Manifest,
+    is_disk_full,
+    read_manifest,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -60,14 +77,20 @@ def build_index(
     get_embedder: Callable[[], Embedder],
     progress: ProgressCallback | None = None,
     full: bool = False,
+    cancel: threading.Event | None = None,
+    wait: bool = False,
 ) -> BuildReport:
-    """Build or update the index under the build lock; raises BuildError if it fails."""
+    """Build or update the index under the build lock; raises BuildError if it fails.
+
+    Setting `cancel` (from another thread) stops the build at its next check, between batches
+    of embedding or steps of writing, with BuildCancelledError; the chunks it saved are kept for
+    the next build. Another build holding the lock is BuildInProgressError, unless `wait`.
+    """
     layout = IndexLayout(index.path)
-    with BuildLock(layout):
+    settings = _Settings(corpus, passages, index)
+    with BuildLock(layout, wait=wait):
         try:
-            return _Build(_Settings(corpus, passages, index), layout, get_embedder, progress).run(
-                full
-            )
+            return _Build(settings, layout, get_embedder, progress, cancel).run(full)
         except CitebotError:
             raise
         except (OSError, ValueError, RuntimeError, MemoryError) as error:
@@ -92,11 +115,13 @@ class _Build:
         layout: IndexLayout,
         get_embedder: Callable[[], Embedder],
         progress: ProgressCallback | None,
+        cancel: threading.Event | None,
     ) -> None:
         self.settings = settings
         self.layout = layout
         self.get_embedder = get_embedder
         self.progress = progress or (lambda _p: None)
+        self.cancel = cancel or threading.Event()
         self.started = time.perf_counter()
         self.embedded = 0  # passages embedded by this run (not resumed from saved chunks)
         self.unreadable: dict[str, tuple[str, str]] = {}  # relpath -> (sha256, reason)
@@ -106,17 +131,18 @@ class _Build:
         previous, previous_dir = (None, None) if full else (serving, serving_dir)
         sources, skipped = scan_corpus(self.settings.corpus.path, self._max_bytes())
         old_sources = serving.sources if serving else {}
-        if previous is not None and _fingerprint(sources) == _fingerprint_of(previous):
+        if previous is not None and corpus_fingerprint(sources) == fingerprint_of(previous):
             self.layout.remove_stale_staging(keep=None)
             skipped = skipped + _unreadable_in(previous)
-            return self._report(
-                previous.build_id, previous, [], skipped, sources, old_sources, 0, True
+            return build_report(
+                previous.build_id, previous, skipped, sources, old_sources, 0, self.started, True
             )
         scan_skipped = list(skipped)
         plans, skipped = self._plan(sources, skipped, previous, previous_dir)
         new_passages = [p for plan in plans if plan.reused_rows is None for p in plan.passages]
         plan_key = self._plan_key(plans)
-        self.layout.remove_stale_staging(keep=plan_key)
+        # A full build trusts nothing earlier builds left: it embeds everything again.
+        self.layout.remove_stale_staging(keep=None if full else plan_key)
         staging = self.layout.staging_dir(plan_key)
         with_sentences = self._with_sentences(plans)
         if with_sentences and previous is not None and not previous.data.get("sentence_vectors"):
@@ -124,6 +150,37 @@ class _Build:
             plans, skipped = self._plan(sources, scan_skipped, None, None)
             new_passages = [p for plan in plans for p in plan.passages]
         renamed = assign_article_ids(plans)
+        try:
+            build_id, manifest_data = self._write(
+                staging, plans, new_passages, previous_dir, skipped, with_sentences, renamed
+            )
+        except BaseException as error:
+            # Saved chunks stay for the next build to resume, unless they filled the disk.
+            self.layout.discard_staging(staging, keep_chunks=not is_disk_full(error))
+            raise
+        shutil.rmtree(staging, ignore_errors=True)
+        self.layout.remove_old_builds()
+        return build_report(
+            build_id,
+            Manifest(manifest_data),
+            skipped,
+            sources,
+            old_sources,
+            self.embedded,
+            self.started,
+        )
+
+    def _write(
+        self,
+        staging: Path,
+        plans: list[SourcePlan],
+        new_passages: list[dict[str, Any]],
+        previous_dir: Path | None,
+        skipped: list[str],
+        with_sentences: bool,
+        renamed: list[str],
+    ) -> tuple[str, dict[str, Any]]:
+        """Embed what is new, write the build directory and publish it."""
         embedded = embed_in_chunks(
             embedding_inputs(new_passages, with_sentences),
             staging / "chunks",
@@ -131,6 +188,7 @@ class _Build:
             self.get_embedder,
             self.settings.index.multilingual_model != "none",
             self.progress,
+            self.check_cancelled,
         )
         self.embedded = embedded.embedded_passages
         build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
@@ -142,14 +200,21 @@ class _Build:
             build_id, plans, embedded, previous_dir, skipped, self.unreadable, with_sentences,
             self.started, renamed,
         )  # fmt: skip
-        manifest_data = write_build(work, inputs, self.settings.index, self.settings.passages)
+        settings = self.settings
+        manifest_data = write_build(
+            work, inputs, settings.index, settings.passages, self.check_cancelled
+        )
+        self.check_cancelled()
         self.progress(BuildProgress("publishing"))
         self.layout.publish(work, build_id)
-        shutil.rmtree(staging, ignore_errors=True)
-        self.layout.remove_old_builds()
-        return self._report(
-            build_id, Manifest(manifest_data), plans, skipped, sources, old_sources, self.embedded
-        )
+        return build_id, manifest_data
+
+    def check_cancelled(self) -> None:
+        """Raise BuildCancelledError once the build has been asked to stop."""
+        if self.cancel.is_set():
+            raise BuildCancelledError(
+                "the build was stopped; the passages it embedded are kept for the next build"
+            )
 
     def _max_bytes(self) -> int:
         return int(self.settings.corpus.max_file_mb * 1_000_000)
@@ -183,6 +248,7 @@ class _Build:
         plans: list[SourcePlan] = []
         skipped = list(skipped)
         for number, source in enumerate(sources, start=1):
+            self.check_cancelled()
             self.progress(BuildProgress("scanning", files_scanned=number, files_total=len(sources)))
             info = old.get(source.relpath)
             if info and info["sha256"] == source.sha256 and old_docs and old_passages:
@@ -230,55 +296,9 @@ class _Build:
         inputs += [(p.source.relpath, p.source.sha256) for p in plans if p.reused_rows is None]
         return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
 
-    def _report(
-        self,
-        build_id: str,
-        manifest: Manifest,
-        plans: list[SourcePlan],
-        skipped: list[str],
-        sources: list[SourceFile],
-        old_sources: dict[str, Any],
-        embedded: int,
-        unchanged: bool = False,
-    ) -> BuildReport:
-        current = {s.relpath: s.sha256 for s in sources}
-        built = set(manifest.sources)
-        return BuildReport(
-            build_id=build_id,
-            articles=int(manifest.data["article_count"]),
-            passages=manifest.passage_count,
-            passages_embedded=embedded,
-            files_added=tuple(sorted(n for n in built if n not in old_sources)),
-            files_changed=tuple(
-                sorted(
-                    n
-                    for n in built
-                    if n in old_sources and old_sources[n]["sha256"] != current.get(n)
-                )
-            ),
-            files_removed=tuple(sorted(n for n in old_sources if n not in built)),
-            skipped=tuple(skipped),
-            renamed=tuple(manifest.data.get("renamed", [])),
-            seconds=round(time.perf_counter() - self.started, 3),
-            unchanged=unchanged,
-        )
-
 
 def _unreadable_in(manifest: Manifest) -> list[str]:
     """What a build could not read: whole files, then single .jsonl lines."""
     files = [info["reason"] for info in manifest.data.get("unreadable", {}).values()]
     lines = [line for info in manifest.sources.values() for line in info.get(SKIPPED_LINES, [])]
     return files + lines
-
-
-def _fingerprint(sources: list[SourceFile]) -> dict[str, str]:
-    return {source.relpath: source.sha256 for source in sources}
-
-
-def _fingerprint_of(manifest: Manifest) -> dict[str, str]:
-    """The corpus a build was made from: the files it indexed and the ones it could not read."""
-    files = {name: info["sha256"] for name, info in manifest.sources.items()}
-    files.update(
-        {name: info["sha256"] for name, info in manifest.data.get("unreadable", {}).items()}
-    )
-    return files

@@ -5,6 +5,7 @@ CitebotError
 ├── IndexNotFoundError     no index built yet: run `citebot index`
 ├── IndexMismatchError     the index on disk does not fit (other model, damaged, old format)
 ├── BuildInProgressError   another build holds the lock
+├── BuildCancelledError    a build was stopped on request (the vectors it saved are kept)
 └── BuildError             a build failed; the previous index keeps serving
 """
 
@@ -28,6 +29,10 @@ class IndexMismatchError(CitebotError):
 
 
 class BuildInProgressError(CitebotError):
+    pass
+
+
+class BuildCancelledError(CitebotError):
     pass
 
 

@@ -117,21 +117,34 @@ class CitebotService:
         return self._live
 
     def answer(self, question: str, max_citations: int | None = None) -> Answer:
-        """Answer one question (CPU work: call it off the event loop)."""
+        """Answer one question (CPU work: call it off the event loop).
+
+        Text that no UTF-8 can hold (lone surrogates, from undecodable input) is answered with
+        those characters replaced: the tokenizers refuse it.
+        """
+        question = question.encode("utf-8", "replace").decode("utf-8")
         index = self.live()
         return answer_question(
             question, index, self.embedder, self._retrieval, self._answer_config, max_citations
         )
 
-    def rebuild(self, progress: ProgressCallback | None = None, full: bool = False) -> BuildReport:
+    def rebuild(
+        self,
+        progress: ProgressCallback | None = None,
+        full: bool = False,
+        cancel: threading.Event | None = None,
+        wait: bool = False,
+    ) -> BuildReport:
         """Build incrementally under the build lock and swap the result in.
 
-        Raises BuildInProgressError when another build runs, BuildError when it fails (the
-        previous index keeps serving).
+        Raises BuildInProgressError when another build runs (unless `wait`: then it waits for
+        that one to end), BuildError when it fails and BuildCancelledError when `cancel` is set
+        meanwhile (either way the previous index keeps serving).
         """
         report = build_index(
-            self._corpus, self._passages, self._index_config, lambda: self.embedder, progress, full
-        )
+            self._corpus, self._passages, self._index_config, lambda: self.embedder, progress,
+            full, cancel, wait,
+        )  # fmt: skip
         live = self._live
         if live is None or live.build_id != report.build_id:
             self.load()

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -105,10 +106,14 @@ class IndexLayout:
         final = self.builds / build_id
         os.replace(staging_dir, final)
         link = self.root / f".current-{build_id}"
-        if link.is_symlink():
-            link.unlink()
-        link.symlink_to(Path("builds") / build_id)
-        os.replace(link, self.current)
+        try:
+            if link.is_symlink():
+                link.unlink()
+            link.symlink_to(Path("builds") / build_id)
+            os.replace(link, self.current)
+        except OSError:
+            shutil.rmtree(final, ignore_errors=True)  # never published: it would only take room
+            raise
         _fsync_dir(self.root)
         return final
 
@@ -130,19 +135,49 @@ class IndexLayout:
         for link in self.root.glob(".current-*"):
             link.unlink(missing_ok=True)
 
+    def discard_staging(self, staging_dir: Path, keep_chunks: bool) -> None:
+        """After a build that failed or was stopped: its half-written build directory goes, and
+        its saved chunks too unless `keep_chunks` (a resumed build can use them)."""
+        shutil.rmtree(staging_dir / "build" if keep_chunks else staging_dir, ignore_errors=True)
+        for link in self.root.glob(".current-*"):
+            link.unlink(missing_ok=True)
+
+
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether a failure, or one that caused it, was a write that found no room: a full disk, a
+    quota, a file size limit, or numpy's short write (which carries no errno at all)."""
+    seen: BaseException | None = error
+    for _ in range(8):  # the chain of causes is short; a cycle must not loop forever
+        if seen is None:
+            return False
+        no_errno = isinstance(seen, OSError) and seen.errno is None
+        if (isinstance(seen, OSError) and seen.errno in _NO_ROOM) or (
+            no_errno and "written" in str(seen)
+        ):
+            return True
+        if "No space left on device" in str(seen):  # a library that wraps the OSError
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
 
 class BuildLock:
-    """An exclusive, non-blocking lock file: one build at a time, across processes."""
+    """An exclusive lock file: one build at a time, across processes. Taken at once or not at
+    all (BuildInProgressError), or, with `wait`, as soon as the build holding it ends."""
 
-    def __init__(self, layout: IndexLayout) -> None:
+    def __init__(self, layout: IndexLayout, wait: bool = False) -> None:
         self._path = layout.lock_file
+        self._wait = wait
         self._handle: Any = None
 
     def __enter__(self) -> BuildLock:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(self._path, "a+")
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if self._wait else fcntl.LOCK_NB))
         except BlockingIOError as error:
             handle.close()
             raise BuildInProgressError("another build of this index is already running") from error

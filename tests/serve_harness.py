@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,14 +148,19 @@ class ServedBot:
 
 
 async def start_bot(
-    emu: BotAPIEmulator, env: dict[str, str], stderr_path: Path, *args: str
+    emu: BotAPIEmulator,
+    env: dict[str, str],
+    stderr_path: Path,
+    *args: str,
+    prefix: Sequence[str] = (),
 ) -> ServedBot:
     """Start `citebot [args] serve` and wait until it has registered its commands (it polls
-    right after that). Raises if it exits first, with what it printed."""
+    right after that). Raises if it exits first, with what it printed. `prefix` is a command
+    that runs it (tests/small_disk.py's, for one)."""
     emu.world.commands.clear()
     with open(stderr_path, "w", encoding="utf-8") as stderr:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", *args, "serve",
+            *prefix, sys.executable, "-m", "bot.cli", *args, "serve",
             cwd=REPO, env=env, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL, stderr=stderr,
         )  # fmt: skip
@@ -208,15 +213,18 @@ def write_news(corpus: Path) -> None:
         (corpus / name).write_text(text, encoding="utf-8")
 
 
-def write_town_notes(corpus: Path) -> None:
-    """Two articles of short sentences: with SMALL_PASSAGES, several chunks of CHUNK to embed."""
-    for number, pair in enumerate((TOWNS[:2], TOWNS[2:])):
+def write_town_notes(corpus: Path, files: int = 2, revision: int = 0) -> None:
+    """Articles of short sentences (two by default): with SMALL_PASSAGES, several chunks of
+    CHUNK to embed. Another `revision` changes every one of them, so all are embedded again."""
+    for number in range(files):
+        first_day = 5 * (number // 2)
         lines = [
             f"The council of {town} {deed} on day {day} after {day + 12} residents asked."
-            for day in range(5)
-            for town in pair
+            for day in range(first_day, first_day + 5)
+            for town in (TOWNS[:2], TOWNS[2:])[number % 2]
             for deed in DEEDS
         ]
+        lines += [f"The notes were revised {revision} times."] if revision else []
         text = f"---\ntitle: Town notes {number}\n---\n" + " ".join(lines)
         (corpus / f"town-notes-{number}.md").write_text(text, encoding="utf-8")
 
@@ -230,6 +238,12 @@ def build(home: BotHome, embedder: Embedder, full: bool = False) -> BuildReport:
 def saved_chunks(index_dir: Path) -> set[str]:
     """The chunks of vectors a running (or killed) build has saved."""
     return {path.name for path in (index_dir / "staging").glob("*/chunks/[0-9]*.npy")}
+
+
+def complete_chunks(index_dir: Path) -> set[str]:
+    """The saved chunks a resumed build can use: every model's file is there (the English
+    model's, saved last)."""
+    return {name for name in saved_chunks(index_dir) if name.count(".") == 1}
 
 
 async def reindex_until(

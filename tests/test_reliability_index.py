@@ -8,7 +8,9 @@ staging folders behind, an operator reads one clear line — and nothing half-wr
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 import resource
 import shutil
 import signal
@@ -20,7 +22,7 @@ import pytest
 from index.answering import answer_question
 from index.embedder import Embedder
 from index.retriever import LoadedIndex
-from index.store import IndexLayout, JsonlTable, file_digest
+from index.store import IndexLayout, JsonlTable, file_digest, read_manifest
 from tests.bot_fixtures import ADMIN_ID, USER_ID, new_emulator
 from tests.index_fixtures import NEWS_ARTICLES
 from tests.serve_harness import (
@@ -28,14 +30,16 @@ from tests.serve_harness import (
     SMALL_PASSAGES,
     BotHome,
     build,
+    complete_chunks,
     reindex_until,
     run_citebot,
     saved_chunks,
     start_bot,
+    start_citebot,
     write_news,
     write_town_notes,
 )
-from tests.telegram_emulator import BotAPIEmulator
+from tests.telegram_emulator import BotAPIEmulator, SentMessage
 
 QUESTIONS = (
     "How many people booked lighthouse tours?",
@@ -98,6 +102,7 @@ async def test_a_disk_that_fills_up_during_a_build_leaves_the_old_index_serving(
     assert line.startswith("citebot: the build failed and the previous index keeps serving: ")
     assert "File too large" in line or "is the disk full?" in line
     assert IndexLayout(home.index).current_build() == serving
+    assert no_staging_left(home.index), "the failed build left what it wrote on the full disk"
     assert answers(home, core_embedder) == before
     # With room again, the next build completes and tidies up after the failed one.
     report = build(home, core_embedder, full=True)
@@ -128,6 +133,33 @@ async def ask_each(emu: BotAPIEmulator) -> list[str]:
     return texts
 
 
+def chunks_saved_by(index_dir: Path) -> Callable[[], bool]:
+    return lambda: bool(complete_chunks(index_dir))
+
+
+def assert_told_of_interruption(emu: BotAPIEmulator, progress: SentMessage) -> None:
+    """After a restart: the killed reindex's progress message says it was interrupted, and so
+    does a message under it."""
+    shown = {m.message_id: m for m in emu.messages_in(ADMIN_ID)}
+    assert shown[progress.message_id].text.startswith("⏹ Reindex interrupted")
+    notice = emu.messages_in(ADMIN_ID)[-1]
+    assert notice.reply_to_message_id == progress.message_id
+    assert notice.text == shown[progress.message_id].text
+
+
+def newly_embedded(report: str) -> int:
+    found = re.search(r"\((\d+) newly embedded\)", report)
+    assert found, report
+    return int(found.group(1))
+
+
+def town_note_passages(layout: IndexLayout) -> int:
+    build_dir = layout.current_build()
+    assert build_dir is not None
+    sources = read_manifest(build_dir).sources
+    return sum(info["passages"] for name, info in sources.items() if name.startswith("town"))
+
+
 async def test_the_bot_killed_during_a_reindex_comes_back_on_the_old_index_and_resumes(
     tmp_path: Path, core_embedder: Embedder, emu: BotAPIEmulator
 ) -> None:
@@ -135,6 +167,7 @@ async def test_the_bot_killed_during_a_reindex_comes_back_on_the_old_index_and_r
     write_news(home.corpus)
     write_town_notes(home.corpus)
     build(home, core_embedder)
+    write_town_notes(home.corpus, revision=1)  # both notes to embed again at the next /reindex
     layout = IndexLayout(home.index)
     serving = layout.current_build()
     env = home.env(emu)
@@ -142,29 +175,55 @@ async def test_the_bot_killed_during_a_reindex_comes_back_on_the_old_index_and_r
     before = await ask_each(emu)
 
     # Killed once while embedding the first chunk, once after the resumed build saved more.
-    await reindex_until(emu, home.index, lambda: bool(saved_chunks(home.index)))
+    progress = await reindex_until(emu, home.index, chunks_saved_by(home.index), "/reindex")
     await bot.kill()
     first = saved_chunks(home.index)
     bot = await start_bot(emu, env, tmp_path / "serve-2.log")
+    assert_told_of_interruption(emu, progress)
     assert await ask_each(emu) == before
-    await reindex_until(emu, home.index, lambda: len(saved_chunks(home.index)) > len(first))
+    progress = await reindex_until(
+        emu, home.index, lambda: len(saved_chunks(home.index)) > len(first), "/reindex"
+    )
     await bot.kill()
     second = saved_chunks(home.index)
     assert first < second
 
     bot = await start_bot(emu, env, tmp_path / "serve-3.log")
+    assert_told_of_interruption(emu, progress)
     admin_messages = len(emu.messages_in(ADMIN_ID))
     assert await ask_each(emu) == before
     assert layout.current_build() == serving
     assert len(emu.messages_in(ADMIN_ID)) == admin_messages, "a killed /reindex came back"
-    progress = await reindex_until(emu, home.index, lambda: True)
+    progress = await reindex_until(emu, home.index, lambda: True, "/reindex")
     await emu.wait_until(lambda: emu.messages_in(ADMIN_ID)[-1].text.startswith("✅"), timeout=60)
     report = next(m for m in emu.messages_in(ADMIN_ID) if m.message_id == progress.message_id)
     assert report.text.startswith("✅ Reindex done"), report.text
     assert layout.current_build() != serving
+    assert 0 < newly_embedded(report.text) < town_note_passages(layout), "not resumed"
     assert no_staging_left(home.index)
     assert await ask_each(emu) == before  # the same articles, embedded again
     await bot.stop()
+
+
+async def test_a_full_build_embeds_everything_again_whatever_a_killed_build_had_saved(
+    tmp_path: Path, core_embedder: Embedder
+) -> None:
+    home = BotHome(tmp_path, passages=SMALL_PASSAGES, chunk_size=CHUNK)
+    write_news(home.corpus)
+    write_town_notes(home.corpus)
+    process = await start_citebot(home.env(), "index", "--full")
+    for _ in range(6000):  # 60 s
+        if complete_chunks(home.index) or process.returncode is not None:
+            break
+        await asyncio.sleep(0.01)
+    process.kill()
+    await process.wait()
+    assert complete_chunks(home.index)
+
+    report = build(home, core_embedder, full=True)
+
+    assert report.passages_embedded == report.passages  # --full trusts nothing left behind
+    assert no_staging_left(home.index)
 
 
 # ------------------------------------------------------------------- a damaged index at start

@@ -82,6 +82,21 @@ def build_failed_text(translator: Translator, reason: str) -> str:
     return f"❌ {head}\n" + _("The previous index keeps answering questions.")
 
 
+def reindex_interrupted_text(translator: Translator, restarted: bool) -> str:
+    """A reindex the bot's stop cut short: said as the bot stops, and again once it is back."""
+    _ = translator.gettext
+    if restarted:
+        head = _("Reindex interrupted: the bot stopped before it finished.")
+        advice = _("The previous index keeps answering questions; send /reindex to finish it.")
+    else:
+        head = _("Reindex interrupted: the bot is stopping.")
+        advice = _(
+            "The previous index keeps answering questions; "
+            "send /reindex when the bot is back to finish it."
+        )
+    return f"⏹ {head}\n{advice}"
+
+
 def upload_rejected(translator: Translator, reason: str) -> str:
     """An admin's file that failed a check (`reason` already in the admin's language)."""
     text = translator.gettext("I can't add that file: {reason}")

@@ -30,6 +30,7 @@ ALREADY_RUNNING_UPLOAD = N_(
 )
 UPLOAD_EXPIRED = N_("This choice has expired — send the file again.")
 VOTE_THANKS = N_("Thanks for the feedback!")
+VOTE_NOT_SAVED = N_("Sorry, I couldn't save your vote just now. Please try again later.")
 NO_MORE = N_("No more sources for this question.")
 SOMETHING_WRONG = N_("Sorry, something went wrong on my side. Please try again later.")
 # The stages a build reports (index/builder.py), as a reindex's progress message names them.

@@ -3,6 +3,7 @@
 Both run the build on a worker thread (the handlers are registered with block=False), edit one
 progress message as it goes, and report what changed; the live index keeps answering meanwhile.
 A file named like one already in the corpus waits for the admin's "Replace it".
+A reindex the bot's stop cuts short says so, and says so again when the bot is back.
 """
 
 from __future__ import annotations
@@ -10,14 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from telegram import Message, Update
+from telegram import Message, ReplyParameters, Update
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import Application
 
-from bot.context import BotState, CitebotContext
+from bot.context import STATE_KEY, BotState, CitebotContext
 from bot.formatting import builds, notices
-from bot.i18n import Translator, translator_for_update, translator_for_user
+from bot.i18n import Translator, translator_for, translator_for_update, translator_for_user
 from bot.keyboards import parse_upload_choice, replace_keyboard
 from bot.memory import return_freed_memory
 from bot.progress import ProgressMessage
+from bot.reindex_record import RunningReindex
 from bot.replies import edit, reply
 from bot.uploads import (
     UploadRejectedError,
@@ -27,9 +31,11 @@ from bot.uploads import (
     save_atomically,
     would_replace,
 )
-from index.errors import BuildInProgressError, CitebotError
+from index.errors import BuildCancelledError, BuildInProgressError, CitebotError
 
 logger = logging.getLogger(__name__)
+
+TELEGRAM_DOWNLOAD_MB = 20  # the largest file Telegram's Bot API lets a bot download
 
 
 async def admins_only(update: Update, state: BotState, action: str, refusal: str) -> bool:
@@ -142,10 +148,26 @@ async def _fetch_checked(message: Message, state: BotState) -> tuple[str, bytes]
     max_bytes = int(state.config.telegram.max_upload_mb * 1_000_000)
     file_name = safe_file_name(document.file_name)
     check_size(document.file_size, max_bytes)
-    telegram_file = await document.get_file()
+    try:
+        telegram_file = await document.get_file()
+    except BadRequest as error:
+        # An update need not give the file's size; Telegram then refuses the download itself.
+        if "too big" not in error.message.lower():
+            raise
+        raise UploadRejectedError(
+            lambda t: t.gettext(
+                "the file is larger than the {telegram} MB Telegram lets bots download; "
+                "the limit is {limit} MB"
+            ).format(telegram=TELEGRAM_DOWNLOAD_MB, limit=t.decimal(max_bytes / 1_000_000))
+        ) from error
     data = bytes(await telegram_file.download_as_bytearray())
     check_size(len(data), max_bytes)
-    await asyncio.to_thread(check_content, data, file_name)  # HTML extraction is CPU work
+    try:
+        await asyncio.to_thread(check_content, data, file_name)  # HTML extraction is CPU work
+    except RecursionError as error:  # JSON nested thousands deep
+        raise UploadRejectedError(
+            lambda t: t.gettext("the file is nested too deeply to be read")
+        ) from error
     return file_name, data
 
 
@@ -156,8 +178,20 @@ async def rebuild_with_progress(
     the admin's language. The caller holds `state.reindex_lock`."""
     shown = await reply(message, builds.progress_text(translator, None))
     progress = ProgressMessage(shown, translator)
+    record = state.reindex_record
+    await asyncio.to_thread(
+        record.remember, RunningReindex(shown.chat_id, shown.message_id, translator.language)
+    )
+    interrupted = False
     try:
-        report = await asyncio.to_thread(state.service.rebuild, progress.report, full)
+        report = await asyncio.to_thread(
+            state.service.rebuild, progress.report, full, state.stopping
+        )
+    except BuildCancelledError:
+        interrupted = True  # the record stays: the admin hears of it again after the restart
+        logger.warning("chat %s: reindex interrupted: the bot is stopping", message.chat_id)
+        await progress.finish(builds.reindex_interrupted_text(translator, restarted=False))
+        return
     except BuildInProgressError:
         # Someone else (e.g. `citebot index` on the server) is building right now.
         await progress.finish(translator.gettext(notices.ALREADY_RUNNING))
@@ -171,6 +205,8 @@ async def rebuild_with_progress(
         await progress.finish(builds.build_failed_text(translator, unexpected))
         raise
     finally:
+        if not interrupted:
+            await asyncio.to_thread(record.forget)
         await asyncio.to_thread(return_freed_memory)
     logger.info(
         "chat %s: reindex %s done: %d articles, %d passages in %.1f s",
@@ -181,3 +217,24 @@ async def rebuild_with_progress(
         report.seconds,
     )
     await progress.finish(builds.report_text(translator, report))
+
+
+async def report_interrupted_reindex(application: Application) -> None:  # type: ignore[type-arg]
+    """At start: tell the admin whose reindex a stop or a crash cut short (once), editing its
+    progress message and replying under it."""
+    state: BotState = application.bot_data[STATE_KEY]
+    running = await asyncio.to_thread(state.reindex_record.take)
+    if running is None:
+        return
+    text = builds.reindex_interrupted_text(translator_for(running.language), restarted=True)
+    bot = application.bot
+    logger.warning("chat %s: the last reindex was interrupted; telling the admin", running.chat_id)
+    try:
+        await bot.edit_message_text(text, chat_id=running.chat_id, message_id=running.message_id)
+    except TelegramError as error:  # deleted, or already saying so
+        logger.info("chat %s: cannot edit the old progress: %s", running.chat_id, error)
+    threading = ReplyParameters(message_id=running.message_id, allow_sending_without_reply=True)
+    try:
+        await bot.send_message(running.chat_id, text, reply_parameters=threading)
+    except TelegramError as error:
+        logger.warning("chat %s: cannot report the interrupted reindex: %s", running.chat_id, error)

@@ -70,10 +70,10 @@ async def _carry_out(
 ) -> str | None:
     """Do what the button asks; returns the notice (a message id) to show on the press, if any."""
     if request.action is Action.VOTE:
-        await asyncio.to_thread(
+        saved = await asyncio.to_thread(
             state.feedback.vote, record.answer_id, query.from_user.id, request.argument
         )
-        return notices.VOTE_THANKS
+        return notices.VOTE_THANKS if saved else notices.VOTE_NOT_SAVED
     if state.check_chat(message.chat) is not Verdict.ALLOW:
         return notices.GROUP_RATE_LIMITED  # shown on the button: no message to wait for
     if request.action is Action.MORE:

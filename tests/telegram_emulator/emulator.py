@@ -169,11 +169,14 @@ class BotAPIEmulator:
         *,
         caption: str | None = None,
         mime_type: str | None = None,
+        declare_size: bool = True,
     ) -> dict[str, Any]:
-        """A document from a user, downloadable through getFile."""
+        """A document from a user, downloadable through getFile (without `file_size` in the
+        update when `declare_size` is False)."""
         return scenario.user_sends_document(
-            self.world, chat_id, user_id, filename, content, caption=caption, mime_type=mime_type
-        )
+            self.world, chat_id, user_id, filename, content,
+            caption=caption, mime_type=mime_type, declare_size=declare_size,
+        )  # fmt: skip
 
     def user_sends_photo(
         self, chat_id: int, user_id: int, *, caption: str | None = None

@@ -50,15 +50,18 @@ def user_sends_document(
     *,
     caption: str | None = None,
     mime_type: str | None = None,
+    declare_size: bool = True,
 ) -> dict[str, Any]:
-    """A user sends a file; the bot can fetch it with getFile and download it."""
+    """A user sends a file; the bot can fetch it with getFile and download it. Telegram's
+    `file_size` is optional: `declare_size=False` leaves it out."""
     stored = world.add_file(content, "documents", filename, mime_type)
-    document = {
+    document: dict[str, Any] = {
         "file_name": filename,
         "file_id": stored.file_id,
         "file_unique_id": stored.file_unique_id,
-        "file_size": len(content),
     }
+    if declare_size:
+        document["file_size"] = len(content)
     if mime_type:
         document["mime_type"] = mime_type
     fields: dict[str, Any] = {"document": document}
