@@ -6,7 +6,9 @@ CitebotError
 ├── IndexMismatchError     the index on disk does not fit (other model, damaged, old format)
 ├── BuildInProgressError   another build holds the lock
 ├── BuildCancelledError    a build was stopped on request (the vectors it saved are kept)
-└── BuildError             a build failed; the previous index keeps serving
+├── BuildError             a build failed; the previous index keeps serving
+├── DatabaseUnavailableError  database.url cannot be reached (the password is never shown)
+└── SchemaMismatchError    the database holds another citebot version's tables: citebot migrate
 """
 
 from __future__ import annotations
@@ -37,4 +39,12 @@ class BuildCancelledError(CitebotError):
 
 
 class BuildError(CitebotError):
+    pass
+
+
+class DatabaseUnavailableError(CitebotError):
+    pass
+
+
+class SchemaMismatchError(CitebotError):
     pass
