@@ -12,8 +12,9 @@ from index.answer_types import answering_sentences
 from index.config import AnswerConfig, RetrievalConfig
 from index.embedder import Embedder
 from index.models import Answer, Citation, Hit
-from index.retriever import LoadedIndex, Query
+from index.retriever import Query
 from index.snippets import ScoredSentences, Snippet, score_sentences
+from index.store_api import SearchIndex
 
 NOT_FOUND = "I couldn't find anything about that in the articles."
 EMPTY_QUESTION = "Ask me a question about the articles, for example: who is Dmitry Rogozin?"
@@ -44,7 +45,7 @@ def clean_question(text: str, bot_username: str | None = None) -> str:
 
 def answer_question(
     question: str,
-    index: LoadedIndex,
+    index: SearchIndex,
     embedder: Embedder,
     retrieval: RetrievalConfig,
     config: AnswerConfig,
@@ -110,7 +111,7 @@ class _Kept:
 
 
 def _rerank(
-    hits: list[Hit], query: Query, index: LoadedIndex
+    hits: list[Hit], query: Query, index: SearchIndex
 ) -> tuple[list[Hit], list[np.ndarray] | None]:
     """The hits reordered by fused rank, (n + 1) / (n + 1 + position), plus their best
     sentence's cosine; with each hit's sentence cosines, in the new order."""
@@ -130,7 +131,7 @@ def _cite(
     hits: list[Hit],
     cosines: list[np.ndarray] | None,
     query: Query,
-    index: LoadedIndex,
+    index: SearchIndex,
     config: AnswerConfig,
     limit: int,
 ) -> list[Citation]:
@@ -139,7 +140,7 @@ def _cite(
     one article overlap, so a hit quotes its best sentence that no earlier citation of that
     article shows yet, and is dropped when it has none left."""
     passages = [index.passage(hit.row) for hit in hits]
-    scored = score_sentences([p["text"] for p in passages], query.terms, index.lexical.idf, cosines)
+    scored = score_sentences([p["text"] for p in passages], query.terms, index.idf, cosines)
     if cosines is not None:
         hits, passages, scored = _answer_type_first(question, hits, passages, scored, cosines)
     kept: list[_Kept] = []
@@ -174,16 +175,11 @@ def _cite(
     ]
 
 
-def _sentence_cosines(hits: list[Hit], query: Query, index: LoadedIndex) -> list[np.ndarray] | None:
+def _sentence_cosines(hits: list[Hit], query: Query, index: SearchIndex) -> list[np.ndarray] | None:
     """Each hit's sentences' cosines to the question, in the model that judges the hit."""
     cosines = []
     for hit in hits:
-        if hit.judged_by_english_model:
-            values = index.primary.sentence_cosines(hit.row, query.vector)
-        elif index.multilingual is not None and query.multilingual is not None:
-            values = index.multilingual.sentence_cosines(hit.row, query.multilingual)
-        else:
-            values = None
+        values = index.sentence_cosines(hit.row, query, hit.judged_by_english_model)
         if values is None:
             return None
         cosines.append(values)
@@ -213,7 +209,7 @@ def _answer_type_first(
 
 
 def _citation(
-    rank: int, hit: Hit, passage: dict, snippet: Snippet, also_in: list[str], index: LoadedIndex
+    rank: int, hit: Hit, passage: dict, snippet: Snippet, also_in: list[str], index: SearchIndex
 ) -> Citation:
     article = index.articles[passage["doc_id"]]
     return Citation(

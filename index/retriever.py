@@ -132,6 +132,16 @@ class LoadedIndex:
         row = self._document_rows.get(doc_id)
         return None if row is None else str(self._documents[row]["text"])
 
+    def sentence_cosines(self, row: int, query: Query, english: bool) -> np.ndarray | None:
+        if english:
+            return self.primary.sentence_cosines(row, query.vector)
+        if self.multilingual is None or query.multilingual is None:
+            return None
+        return self.multilingual.sentence_cosines(row, query.multilingual)
+
+    def idf(self, term: str) -> float:
+        return self.lexical.idf(term)
+
     def search(self, query: Query, config: RetrievalConfig) -> list[Hit]:
         """Fused candidates, best first, each with its exact cosines to the question."""
         k = config.candidates
