@@ -19,7 +19,7 @@ import numpy as np
 from index.build_embedding import EmbeddedTexts
 from index.config import IndexConfig, PassageConfig
 from index.corpus import SourceFile
-from index.dense import choose_index_type
+from index.dense import choose_index_type, index_parameters
 from index.documents import ArticleFileError, read_file
 from index.embedder import resolve_backend
 from index.languages import scripts_of
@@ -111,6 +111,11 @@ def write_build(
         "tokenizer": TOKENIZER,
         "passage_config": passages.model_dump(),
         "index_type": index_type,
+        "structure": {
+            "index_type": index_type,
+            **index_parameters(index, index_type),
+            "sentence_vectors": inputs.with_sentences,
+        },
         "sentence_vectors": sentence_count,
         "passage_count": count,
         "article_count": sum(len(p.documents) for p in plans),

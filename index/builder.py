@@ -9,8 +9,6 @@ its chunks too when the disk is full. Atomic: nothing is visible until `publish`
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import secrets
 import shutil
@@ -24,6 +22,12 @@ from typing import Any
 
 from index.article_ids import assign_article_ids
 from index.build_embedding import embed_in_chunks
+from index.build_identity import (
+    build_structure,
+    embedding_identity,
+    plan_key,
+    with_sentence_vectors,
+)
 from index.build_report import build_report, corpus_fingerprint, fingerprint_of
 from index.build_writer import (
     SKIPPED_LINES,
@@ -38,7 +42,7 @@ from index.build_writer import (
 from index.config import CorpusConfig, IndexConfig, PassageConfig
 from index.corpus import SourceFile, printable, scan_corpus
 from index.documents import ArticleFileError
-from index.embedder import Embedder, resolve_backend
+from index.embedder import Embedder
 from index.errors import (
     BuildCancelledError,
     BuildError,
@@ -46,7 +50,6 @@ from index.errors import (
     IndexMismatchError,
     IndexNotFoundError,
 )
-from index.lexical import TOKENIZER
 from index.models import BuildProgress, BuildReport
 from index.store import (
     BuildLock,
@@ -132,23 +135,30 @@ class _Build:
         sources, skipped = scan_corpus(self.settings.corpus.path, self._max_bytes())
         old_sources = serving.sources if serving else {}
         if previous is not None and corpus_fingerprint(sources) == fingerprint_of(previous):
-            self.layout.remove_stale_staging(keep=None)
-            skipped = skipped + _unreadable_in(previous)
-            return build_report(
-                previous.build_id, previous, skipped, sources, old_sources, 0, self.started, True
-            )
+            if previous.structure() == self._structure(previous.passage_count):
+                self.layout.remove_stale_staging(keep=None)
+                skipped = skipped + _unreadable_in(previous)
+                return build_report(
+                    previous.build_id, previous, skipped, sources, old_sources, 0, self.started,
+                    True,
+                )  # fmt: skip
+            logger.info("rewriting the index from its saved vectors: its index settings changed")
         scan_skipped = list(skipped)
         plans, skipped = self._plan(sources, skipped, previous, previous_dir)
-        new_passages = [p for plan in plans if plan.reused_rows is None for p in plan.passages]
-        plan_key = self._plan_key(plans)
-        # A full build trusts nothing earlier builds left: it embeds everything again.
-        self.layout.remove_stale_staging(keep=None if full else plan_key)
-        staging = self.layout.staging_dir(plan_key)
         with_sentences = self._with_sentences(plans)
         if with_sentences and previous is not None and not previous.data.get("sentence_vectors"):
             # The serving build has no sentence vectors to reuse: embed everything once.
             plans, skipped = self._plan(sources, scan_skipped, None, None)
-            new_passages = [p for plan in plans for p in plan.passages]
+        new_passages = [p for plan in plans if plan.reused_rows is None for p in plan.passages]
+        key = plan_key(
+            self.settings.index,
+            self.settings.passages,
+            with_sentences,
+            [(p.source.relpath, p.source.sha256) for p in plans if p.reused_rows is None],
+        )
+        # A full build trusts nothing earlier builds left: it embeds everything again.
+        self.layout.remove_stale_staging(keep=None if full else key)
+        staging = self.layout.staging_dir(key)
         renamed = assign_article_ids(plans)
         try:
             build_id, manifest_data = self._write(
@@ -272,29 +282,14 @@ class _Build:
         return plans, skipped
 
     def _with_sentences(self, plans: list[SourcePlan]) -> bool:
-        """Sentence vectors (for ranking and snippets) unless the corpus is too large for them."""
-        setting = self.settings.index.sentence_vectors
-        if setting != "auto":
-            return setting == "on"
         passages = sum(len(plan.passages) for plan in plans)
-        return passages <= self.settings.index.sentence_vectors_max_passages
+        return with_sentence_vectors(self.settings.index, passages)
+
+    def _structure(self, passage_count: int) -> dict[str, Any]:
+        return build_structure(self.settings.index, passage_count)
 
     def _identity(self) -> dict[str, Any]:
-        """What a build's vectors and terms depend on: a change means embedding everything."""
-        index = self.settings.index
-        return {
-            "model": index.model,
-            "backend": resolve_backend(index),
-            "multilingual_model": index.multilingual_model,
-            "tokenizer": TOKENIZER,
-            "passage_config": self.settings.passages.model_dump(),
-        }
-
-    def _plan_key(self, plans: list[SourcePlan]) -> str:
-        """Names the staging folder: the same inputs resume the same folder after a kill."""
-        inputs: list[Any] = [self._identity(), self._with_sentences(plans)]
-        inputs += [(p.source.relpath, p.source.sha256) for p in plans if p.reused_rows is None]
-        return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
+        return embedding_identity(self.settings.index, self.settings.passages)
 
 
 def _unreadable_in(manifest: Manifest) -> list[str]:

@@ -68,6 +68,13 @@ class Manifest:
             "passage_config": self.data.get("passage_config"),
         }
 
+    def structure(self) -> dict[str, Any] | None:
+        """What the build made of its vectors: index type, its build parameters, sentence vectors
+        on or off (index/build_identity.py). None for builds from before it was recorded: they
+        are rewritten once from their vectors."""
+        structure = self.data.get("structure")
+        return dict(structure) if isinstance(structure, dict) else None
+
     @property
     def dimension(self) -> int:
         return int(self.data["model"]["dimension"])
