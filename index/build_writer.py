@@ -26,6 +26,7 @@ from index.languages import scripts_of
 from index.lexical import TOKENIZER, LexicalIndex
 from index.models import Document, Passage
 from index.passages import passage_sentences, split_passages
+from index.segments import SegmentedSpace, open_space
 from index.store import JsonlTable, write_manifest
 from index.vector_space import MULTILINGUAL, PRIMARY, SpaceFiles, SpaceWriter, VectorSpace
 
@@ -144,7 +145,7 @@ def _write_space(
 ) -> int:
     """One model's vectors: reused rows copied from the serving build, new ones from the
     embedded chunks (each passage followed by its sentences). Returns the dimension."""
-    old = VectorSpace.open(inputs.previous_dir, files, index) if inputs.previous_dir else None
+    old = open_space(inputs.previous_dir, files, index) if inputs.previous_dir else None
     dimension = _dimension(inputs, files, old)
     writer = SpaceWriter(work, files, count, sentence_count, dimension, write_offsets=first)
     row = 0
@@ -168,7 +169,9 @@ def _write_space(
     return dimension
 
 
-def _dimension(inputs: BuildInputs, files: SpaceFiles, old: VectorSpace | None) -> int:
+def _dimension(
+    inputs: BuildInputs, files: SpaceFiles, old: VectorSpace | SegmentedSpace | None
+) -> int:
     for chunk in inputs.embedded.chunks:
         vectors = chunk.primary if files is PRIMARY else chunk.multilingual
         if vectors is not None:
