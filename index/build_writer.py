@@ -6,6 +6,7 @@ this build's embedded chunks, in the same order as they were embedded.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -34,6 +35,10 @@ logger = logging.getLogger(__name__)
 
 SCRIPTS = "scripts.npy"  # each passage's alphabet (index/languages.py), one byte a passage
 SKIPPED_LINES = "skipped_lines"  # a source's .jsonl lines that could not be read, and why
+CLAIMED = "claimed_id"  # in a documents.jsonl record whose id is not the one it claimed
+# Each article's [id, claimed id], row by row: a delta build checks new ids against a base of a
+# million passages without parsing every article's text (index/delta_build.py).
+ARTICLE_IDS = "article_ids.json"
 
 
 def embedding_text(title: str, passage_text: str) -> str:
@@ -197,6 +202,8 @@ def _write_tables(work: Path, plans: list[SourcePlan]) -> dict[str, Any]:
         row += len(plan.passages)
         doc_row += len(plan.documents)
     JsonlTable.write(work / "documents.jsonl", (d for p in plans for d in p.documents))
+    ids = [[d["doc_id"], d.get(CLAIMED, d["doc_id"])] for p in plans for d in p.documents]
+    (work / ARTICLE_IDS).write_text(json.dumps(ids, ensure_ascii=False), encoding="utf-8")
     JsonlTable.write(
         work / "passages.jsonl",
         ({k: v for k, v in r.items() if k != "embed"} for r in iter_passages(plans)),

@@ -12,15 +12,23 @@ everything into a new base; an id two files claim across the segments is resolve
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from index.article_ids import CLAIMED, assign_article_ids
-from index.build_writer import SKIPPED_LINES, BuildInputs, SourcePlan, write_build
+from index.article_ids import assign_article_ids
+from index.build_writer import (
+    ARTICLE_IDS,
+    CLAIMED,
+    SKIPPED_LINES,
+    BuildInputs,
+    SourcePlan,
+    write_build,
+)
 from index.config import IndexConfig, PassageConfig
 from index.corpus import SourceFile
 from index.segments import DELTA_DIR
@@ -116,8 +124,8 @@ def _ids_collide(
     """Whether ids would differ from a full build's: a delta article claims an id a visible
     base article holds or claims, or a hidden base article frees an id another one claimed.
 
-    Reads the base's documents once (about 2 s at 166k articles); builds that add files to a
-    million-passage corpus pay it, and nothing else of the base is read.
+    Reads the base's ids from its `article_ids.json` (a base from before that file: from its
+    documents, about 1.4 s per 16k articles here); nothing else of the base is read.
     """
     hidden_rows: set[int] = set()
     for name in hidden:
@@ -125,16 +133,27 @@ def _ids_collide(
     visible_ids: set[str] = set()
     visible_claims: set[str] = set()
     hidden_ids: set[str] = set()
-    for row, record in enumerate(JsonlTable(base_dir / "documents.jsonl")):
+    for row, (doc_id, claimed) in enumerate(_article_ids(base_dir)):
         if row in hidden_rows:
-            hidden_ids.add(record["doc_id"])
+            hidden_ids.add(doc_id)
         else:
-            visible_ids.add(record["doc_id"])
-            visible_claims.add(record.get(CLAIMED, record["doc_id"]))
+            visible_ids.add(doc_id)
+            visible_claims.add(claimed)
     claims = {doc.get(CLAIMED, doc["doc_id"]) for plan in plans for doc in plan.documents}
     return bool(claims & (visible_ids | visible_claims)) or bool(
         hidden_ids & (visible_claims - visible_ids)
     )
+
+
+def _article_ids(build_dir: Path) -> Iterator[tuple[str, str]]:
+    """Each article's id and the id it claimed, in documents.jsonl order."""
+    path = build_dir / ARTICLE_IDS
+    if path.exists():
+        pairs: list[list[str]] = json.loads(path.read_text(encoding="utf-8"))
+        yield from ((doc_id, claimed) for doc_id, claimed in pairs)
+        return
+    for record in JsonlTable(build_dir / "documents.jsonl"):
+        yield record["doc_id"], record.get(CLAIMED, record["doc_id"])
 
 
 def write_delta(
