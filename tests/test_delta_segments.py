@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from index.errors import CitebotError
 from index.lexical import tokenize
 from index.retriever import LoadedIndex, Query
 from index.segments import SegmentedSpace
@@ -174,3 +175,24 @@ def test_an_article_id_claimed_across_base_and_delta_is_resolved_by_a_merge(
     assert index.manifest.base_id is None  # merged, so ids are those of a full build
     assert report.passages_embedded > 0
     assert {"chess-final"} < {a for a in index.articles if a.startswith("chess-final")}
+
+
+def test_a_delta_whose_base_is_gone_is_refused_and_the_next_build_starts_over(
+    based: TempIndex,
+) -> None:
+    base_dir = IndexLayout(based.index_dir).current_build()
+    assert base_dir is not None
+    change_three_articles(based)
+    based.build()
+    shutil.rmtree(base_dir)
+
+    with pytest.raises(CitebotError, match="citebot index --full"):
+        based.load()
+    report = based.build()
+
+    index = based.load()
+    assert index.manifest.base_id is None
+    assert report.passages_embedded == report.passages  # nothing left to reuse
+    assert based.answer("What did the frost do to the apples?", index).citations[0].doc_id == (
+        "orchard-frost"
+    )
