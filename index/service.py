@@ -95,7 +95,10 @@ class CitebotService:
 
     def load(self) -> None:
         """Load the published index (raises IndexNotFoundError / IndexMismatchError)."""
-        loaded = LoadedIndex.open_current(self._index_config, self._index_config.verify_checksums)
+        # A delta build over the serving build's base loads only its delta (index/segments.py).
+        loaded = LoadedIndex.open_current(
+            self._index_config, self._index_config.verify_checksums, reuse=self._live
+        )
         with self._swap_lock:
             self._live = loaded
             self._checked_at = time.monotonic()
