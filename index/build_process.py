@@ -104,8 +104,8 @@ def run_build_in_worker(
 
 
 def _follow(stream: IO[bytes], progress: ProgressCallback) -> BuildReport | CitebotError | None:
-    """Pass progress on until the worker's last line; returns its report or its error."""
-    outcome: BuildReport | CitebotError | None = None
+    """Pass progress on until the worker's last line; returns its report or its error (None
+    when it ended without one)."""
     for line in stream:
         try:
             message = read_message(line)
@@ -114,8 +114,9 @@ def _follow(stream: IO[bytes], progress: ProgressCallback) -> BuildReport | Cite
             continue
         if message.progress is not None:
             progress(message.progress)
-        outcome = message.report or message.error or outcome
-    return outcome
+        elif message.report is not None or message.error is not None:
+            return message.report or message.error
+    return None
 
 
 def _stop_when_cancelled(
