@@ -9,6 +9,8 @@ not tried again, and the index that was serving goes on serving.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +21,13 @@ from index.errors import CitebotError, IndexMismatchError
 logger = logging.getLogger(__name__)
 
 Loaded = TypeVar("Loaded")
+T = TypeVar("T")
+# While a load runs, the interpreter lock changes hands this often (5 ms by default): the
+# answering thread, which lets go of the lock at every model or faiss call, then waits at most
+# this long each time to get it back from the loader (bench/reload_latency.py).
+LOAD_SWITCH_INTERVAL_SECONDS = 0.0005
+# Work that reads every byte of a build (checksums) runs at this lower priority: answering first.
+LOW_PRIORITY_NICENESS = 10
 # A bot reindexes a few times a day: the outcomes of this many builds are remembered (a failed
 # build is never retried), more would only grow for weeks.
 REMEMBERED_OUTCOMES = 32
@@ -90,6 +99,8 @@ class BackgroundLoader(Generic[Loaded]):
 
     def _load_and_swap(self, build_dir: Path) -> CitebotError | None:
         logger.info("loading build %s in the background", build_dir.name)
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(LOAD_SWITCH_INTERVAL_SECONDS)
         try:
             loaded = self._load(build_dir)
         except CitebotError as error:
@@ -105,5 +116,35 @@ class BackgroundLoader(Generic[Loaded]):
             logger.exception("cannot load build %s; the index that is serving keeps serving",
                              build_dir.name)  # fmt: skip
             return IndexMismatchError(f"build {build_dir.name} cannot be loaded: {error}")
+        finally:
+            sys.setswitchinterval(switch_interval)
         self._swap_in(loaded)
         return None
+
+
+def run_at_low_priority(function: Callable[[], T]) -> T:
+    """Run `function` on a thread of its own at a lower CPU priority, and wait for it.
+
+    For work that releases the interpreter lock (hashing): holding it at low priority would
+    hold up the threads waiting for it. A thread of its own, because a thread's priority cannot
+    be raised again without privileges.
+    """
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOW_PRIORITY_NICENESS)
+        except OSError as error:  # not Linux, or not allowed: only slower answers meanwhile
+            logger.debug("cannot lower the priority of the checksum thread: %s", error)
+        try:
+            outcome.append(function())
+        except BaseException as error:  # handed to the waiting thread, which raises it
+            failure.append(error)
+
+    worker = threading.Thread(target=run, name="index-checksums", daemon=True)
+    worker.start()
+    worker.join()
+    if failure:
+        raise failure[0]
+    return outcome[0]

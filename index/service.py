@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index.answering import answer_question
-from index.background_loader import BackgroundLoader
+from index.background_loader import BackgroundLoader, run_at_low_priority
 from index.builder import build_index
 from index.config import AnswerConfig, CorpusConfig, IndexConfig, PassageConfig, RetrievalConfig
 from index.embedder import Embedder, question_languages
 from index.errors import IndexNotFoundError
 from index.models import Answer, BuildProgress, BuildReport, Document, SourceInfo
 from index.retriever import LoadedIndex
-from index.store import IndexLayout
+from index.store import IndexLayout, read_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +138,11 @@ class CitebotService:
         return self._loader.loading
 
     def _open_build(self, build_dir: Path) -> LoadedIndex:
-        return LoadedIndex(build_dir, self._index_config, self._index_config.verify_checksums)
+        """Load a build on the loader's thread: its checksums first, at a lower priority (they
+        read every byte: 5.8 GB at 1M passages), then the rest (sizes are checked again)."""
+        if self._index_config.verify_checksums:
+            run_at_low_priority(lambda: read_manifest(build_dir, verify_checksums=True))
+        return LoadedIndex(build_dir, self._index_config, verify_checksums=False)
 
     def _swap_in(self, loaded: LoadedIndex) -> None:
         with self._swap_lock:
