@@ -130,6 +130,9 @@ def run_serve(args: argparse.Namespace, config: AppConfig, service: CitebotServi
     map_large_blocks_separately()  # before any build: it serves for weeks and reindexes
     # A bot should come up: a damaged index is rebuilt from the corpus (said on stderr).
     _ensure_index(service, rebuild_if_damaged=True)
+    # Its builds run in a worker process, so nothing else loads the models here: one question
+    # now loads them, rather than the first user's.
+    service.answer("warm up")
     token = os.environ.get(TOKEN_ENV, "").strip()
     if not token:
         from bot.i18n import translator_from_environment

@@ -2,8 +2,9 @@
 
 python-telegram-bot stops on SIGINT, SIGTERM and SIGABRT by itself, but it waits for every
 handler still running, and a /reindex handler waits for its build, which may have minutes to go.
-So a stop signal here first asks the build to stop (it does between two batches of embedding,
-keeping what it saved for the next build), then lets python-telegram-bot stop as usual. Should
+So a stop signal here first asks the build to stop (its worker process does between two batches
+of embedding, keeping what it saved for the next build, and is killed if it takes longer than a
+few seconds: index/build_process.py), then lets python-telegram-bot stop as usual. Should
 anything else hold the stop up, a watchdog ends the process after STOP_DEADLINE_SECONDS: a
 service manager waits 90 s and then kills it, with less said in the log.
 """

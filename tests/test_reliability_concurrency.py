@@ -112,13 +112,16 @@ async def test_the_bot_and_citebot_index_take_turns_and_the_bot_serves_the_cli_b
     bot = await start_bot(emu, env, tmp_path / "serve.log")
     try:
         # The bot is building (paused in the middle): `citebot index` is told and exits 4.
+        # The bot builds in a worker process of its own: that is the one to pause.
         progress = await reindex_until(emu, home.index, lambda: bool(saved_chunks(home.index)))
-        os.kill(bot.pid, signal.SIGSTOP)
+        worker = lock_holder(home.index)
+        assert worker is not None and worker != bot.pid
+        os.kill(worker, signal.SIGSTOP)
         try:
             cli = await start_citebot(home.env(), "index")
             _, err = await asyncio.wait_for(cli.communicate(), 60)
         finally:
-            os.kill(bot.pid, signal.SIGCONT)
+            os.kill(worker, signal.SIGCONT)
         assert cli.returncode == 4
         assert err.decode().strip().splitlines()[-1] == (
             "citebot: another build of this index is already running"

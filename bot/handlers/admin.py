@@ -1,7 +1,8 @@
 """Admin-only: /reindex, and article files sent in a private chat (saved, then indexed).
 
-Both run the build on a worker thread (the handlers are registered with block=False), edit one
-progress message as it goes, and report what changed; the live index keeps answering meanwhile.
+Both run the build in a worker process (index/build_process.py: the bot's own process never
+embeds), edit one progress message as it goes, and report what changed once the new build is
+serving; the live index keeps answering meanwhile (the handlers are registered with block=False).
 A file named like one already in the corpus waits for the admin's "Replace it".
 A reindex the bot's stop cuts short says so, and says so again when the bot is back.
 """
@@ -31,6 +32,8 @@ from bot.uploads import (
     save_atomically,
     would_replace,
 )
+from index.build_process import rebuild_in_worker
+from index.build_protocol import BuildJob
 from index.errors import BuildCancelledError, BuildInProgressError, CitebotError
 
 logger = logging.getLogger(__name__)
@@ -174,7 +177,7 @@ async def _fetch_checked(message: Message, state: BotState) -> tuple[str, bytes]
 async def rebuild_with_progress(
     message: Message, state: BotState, translator: Translator, full: bool
 ) -> None:
-    """Run the build off the event loop, showing progress, then its report or its error, in
+    """Run the build in a worker process, showing progress, then its report or its error, in
     the admin's language. The caller holds `state.reindex_lock`."""
     shown = await reply(message, builds.progress_text(translator, None))
     progress = ProgressMessage(shown, translator)
@@ -183,9 +186,11 @@ async def rebuild_with_progress(
         record.remember, RunningReindex(shown.chat_id, shown.message_id, translator.language)
     )
     interrupted = False
+    config = state.config
+    job = BuildJob(config.corpus, config.passages, config.index, full, logging.getLogger().level)
     try:
         report = await asyncio.to_thread(
-            state.service.rebuild, progress.report, full, state.stopping
+            rebuild_in_worker, state.service, job, progress.report, state.stopping
         )
     except BuildCancelledError:
         interrupted = True  # the record stays: the admin hears of it again after the restart
