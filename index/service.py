@@ -7,39 +7,29 @@ so questions asked during a rebuild are answered from the index that is serving.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from index.answering import answer_question
-from index.builder import build_index
-from index.config import AnswerConfig, CorpusConfig, IndexConfig, PassageConfig, RetrievalConfig
+from index.config import (
+    AnswerConfig,
+    CorpusConfig,
+    DatabaseConfig,
+    IndexConfig,
+    PassageConfig,
+    RetrievalConfig,
+)
 from index.embedder import Embedder, question_languages
 from index.errors import IndexNotFoundError
 from index.models import Answer, BuildProgress, BuildReport, Document, SourceInfo
-from index.retriever import LoadedIndex
-from index.store import IndexLayout
+from index.store_api import SearchIndex
+from index.stores import IndexInfo, open_store
 
 logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[BuildProgress], None]
-
-
-@dataclass(frozen=True)
-class IndexInfo:
-    """What /stats shows about the live index."""
-
-    build_id: str
-    built_at: str  # ISO 8601, UTC
-    build_seconds: float
-    articles: int
-    passages: int
-    model: str
-    index_type: str
-    bytes_on_disk: int
 
 
 class CitebotService:
@@ -58,13 +48,15 @@ class CitebotService:
         index: IndexConfig,
         retrieval: RetrievalConfig,
         answer: AnswerConfig,
+        database: DatabaseConfig | None = None,
     ) -> None:
         self._corpus, self._passages, self._index_config = corpus, passages, index
         self._retrieval, self._answer_config = retrieval, answer
-        self._layout = IndexLayout(index.path)
+        # The local files, or PostgreSQL when database.url is set (index/stores.py).
+        self._store = open_store(index, passages, database)
         self._embedder: Embedder | None = None
         self._embedder_lock = threading.Lock()
-        self._live: LoadedIndex | None = None
+        self._live: SearchIndex | None = None
         self._swap_lock = threading.Lock()
         self._checked_at = 0.0
 
@@ -77,6 +69,7 @@ class CitebotService:
             config.index,  # type: ignore[attr-defined]
             config.retrieval,  # type: ignore[attr-defined]
             config.answer,  # type: ignore[attr-defined]
+            getattr(config, "database", None),
         )
 
     @property
@@ -91,16 +84,16 @@ class CitebotService:
             return self._embedder
 
     def has_index(self) -> bool:
-        return self._layout.current_build() is not None
+        return self._store.has_index()
 
     def load(self) -> None:
         """Load the published index (raises IndexNotFoundError / IndexMismatchError)."""
-        loaded = LoadedIndex.open_current(self._index_config, self._index_config.verify_checksums)
+        loaded = self._store.open()
         with self._swap_lock:
             self._live = loaded
             self._checked_at = time.monotonic()
 
-    def live(self) -> LoadedIndex:
+    def live(self) -> SearchIndex:
         """The index serving now, reloaded if another process published a newer build."""
         current = self._live
         now = time.monotonic()
@@ -108,8 +101,7 @@ class CitebotService:
             self.load()
         elif now - self._checked_at > self.RELOAD_CHECK_SECONDS:
             self._checked_at = now
-            target = self._layout.current_build()
-            if target is not None and target != current.build_dir.resolve():
+            if not self._store.is_current(current):
                 logger.info("a newer build was published; loading it")
                 self.load()
         if self._live is None:
@@ -123,10 +115,10 @@ class CitebotService:
         those characters replaced: the tokenizers refuse it.
         """
         question = question.encode("utf-8", "replace").decode("utf-8")
-        index = self.live()
-        return answer_question(
-            question, index, self.embedder, self._retrieval, self._answer_config, max_citations
-        )
+        with self._store.reading(self.live()) as index:
+            return answer_question(
+                question, index, self.embedder, self._retrieval, self._answer_config, max_citations
+            )
 
     def rebuild(
         self,
@@ -141,10 +133,9 @@ class CitebotService:
         that one to end), BuildError when it fails and BuildCancelledError when `cancel` is set
         meanwhile (either way the previous index keeps serving).
         """
-        report = build_index(
-            self._corpus, self._passages, self._index_config, lambda: self.embedder, progress,
-            full, cancel, wait,
-        )  # fmt: skip
+        report = self._store.build(
+            self._corpus, self._passages, lambda: self.embedder, progress, full, cancel, wait
+        )
         live = self._live
         if live is None or live.build_id != report.build_id:
             self.load()
@@ -168,16 +159,4 @@ class CitebotService:
         )
 
     def info(self) -> IndexInfo:
-        index = self.live()
-        manifest = index.manifest.data
-        size = sum(f["bytes"] for f in manifest["files"].values())
-        return IndexInfo(
-            build_id=index.build_id,
-            built_at=manifest["built_at"],
-            build_seconds=float(manifest["build_seconds"]),
-            articles=int(manifest["article_count"]),
-            passages=int(manifest["passage_count"]),
-            model=index.manifest.model,
-            index_type=str(manifest["index_type"]),
-            bytes_on_disk=size + os.path.getsize(index.build_dir / "manifest.json"),
-        )
+        return self._store.info(self.live())
