@@ -39,7 +39,10 @@ FROM unnest(%(terms)s::text[], %(idfs)s::float8[]) AS q(term, idf)
 JOIN index_terms t ON t.term = q.term
 GROUP BY t.passage_id ORDER BY score DESC, t.passage_id LIMIT %(k)s
 """
-_NEAREST = "SELECT {key}, -({column} <#> %s) FROM {table} ORDER BY {column} <#> %s LIMIT %s"
+_NEAREST = "SELECT {key}, -({column} <#> %s) FROM {table} ORDER BY {column} <#> %s{ties} LIMIT %s"
+# An exact search breaks ties as faiss's exact search does: the later row first. A sentence
+# that two overlapping passages share has one vector twice, so its ties are common.
+_TIES = {"index_passages": ", id DESC", "index_sentences": ", passage_id DESC, position DESC"}
 
 
 class PgIndex:
@@ -158,8 +161,7 @@ class PgIndex:
     def _nearest(
         self, connection: psycopg.Connection, column: str, vector: np.ndarray, k: int
     ) -> list[tuple[int, float]]:
-        sql = _NEAREST.format(key="id", column=column, table="index_passages")
-        rows = self._scan(connection, sql, vector, k)
+        rows = self._scan(connection, "id", column, "index_passages", vector, k)
         return [(int(row), float(score)) for row, score in rows]
 
     def _best_sentences(
@@ -168,19 +170,26 @@ class PgIndex:
         """Passages ranked by their best sentence's cosine (as SentenceVectors.best_passages)."""
         if not self.state.with_sentences:
             return []
-        sql = _NEAREST.format(key="passage_id", column=column, table="index_sentences")
-        rows = self._scan(connection, sql, vector, 4 * k)
+        rows = self._scan(connection, "passage_id", column, "index_sentences", vector, 4 * k)
         best: dict[int, float] = {}
         for owner, score in rows:
             best.setdefault(int(owner), float(score))
         return sorted(best.items(), key=lambda item: -item[1])[:k]
 
     def _scan(
-        self, connection: psycopg.Connection, sql: str, vector: np.ndarray, limit: int
+        self,
+        connection: psycopg.Connection,
+        key: str,
+        column: str,
+        table: str,
+        vector: np.ndarray,
+        limit: int,
     ) -> list[tuple[Any, ...]]:
         """A nearest-neighbour query: exact where the local store searches exactly (index_type
         flat, or auto up to exact_max_passages), else through the HNSW index."""
         exact = choose_index_type(self._config, self.state.passage_count) == "flat"
+        ties = _TIES[table] if exact else ""  # HNSW orders by distance alone
+        sql = _NEAREST.format(key=key, column=column, table=table, ties=ties)
         if exact:
             connection.execute("SELECT set_config('enable_indexscan', 'off', true)")
         rows = connection.execute(sql, (vector, vector, limit)).fetchall()  # type: ignore[arg-type]
