@@ -39,7 +39,8 @@ FROM unnest(%(terms)s::text[], %(idfs)s::float8[]) AS q(term, idf)
 JOIN index_terms t ON t.term = q.term
 GROUP BY t.passage_id ORDER BY score DESC, t.passage_id LIMIT %(k)s
 """
-_NEAREST = "SELECT {key}, -({column} <#> %s) FROM {table} ORDER BY {column} <#> %s{ties} LIMIT %s"
+# `<#>` is the negative inner product: the cosine of normalised vectors, negated.
+_NEAREST = "SELECT {key}, {column} <#> %s AS distance FROM {table} ORDER BY distance{ties} LIMIT %s"
 # An exact search breaks ties as faiss's exact search does: the later row first. A sentence
 # that two overlapping passages share has one vector twice, so its ties are common.
 _TIES = {"index_passages": ", id DESC", "index_sentences": ", passage_id DESC, position DESC"}
@@ -185,14 +186,18 @@ class PgIndex:
         vector: np.ndarray,
         limit: int,
     ) -> list[tuple[Any, ...]]:
-        """A nearest-neighbour query: exact where the local store searches exactly (index_type
-        flat, or auto up to exact_max_passages), else through the HNSW index."""
-        exact = choose_index_type(self._config, self.state.passage_count) == "flat"
+        """A nearest-neighbour query: exact where the local store searches exactly (sentences
+        always; passages with index_type flat, or auto up to exact_max_passages), else through
+        the HNSW index."""
+        exact = table == "index_sentences" or (
+            choose_index_type(self._config, self.state.passage_count) == "flat"
+        )
         ties = _TIES[table] if exact else ""  # HNSW orders by distance alone
         sql = _NEAREST.format(key=key, column=column, table=table, ties=ties)
         if exact:
             connection.execute("SELECT set_config('enable_indexscan', 'off', true)")
-        rows = connection.execute(sql, (vector, vector, limit)).fetchall()  # type: ignore[arg-type]
+        found = connection.execute(sql, (vector, limit)).fetchall()  # type: ignore[arg-type]
+        rows = [(key_value, -distance) for key_value, distance in found]
         if exact:  # BM25 and the lookups by id keep their indexes
             connection.execute("SELECT set_config('enable_indexscan', 'on', true)")
         return rows

@@ -7,7 +7,9 @@ connections: each borrowed one knows pgvector's `vector` type without asking the
     index_articles    one row per article (doc_id, citation details, full text)
     index_passages    one row per passage: text, doc_id, alphabet, BM25 length, each model's
                       vector (HNSW, inner product on normalised vectors); `id` is the hit's row
-    index_sentences   each passage's sentence vectors, when the build keeps them
+    index_sentences   each passage's sentence vectors, when the build keeps them; searched
+                      exactly, as the local store searches them (no HNSW: builds keep them
+                      only up to index.sentence_vectors_max_passages, where a scan is quick)
     index_terms       BM25 postings: stemmed term, passage, term frequency, passage length
     index_term_stats  each term's document frequency (kept by the writer, in the same transaction)
 
@@ -84,10 +86,12 @@ def _create(connection: psycopg.Connection, hnsw: str) -> None:
         f" embedding vector({PRIMARY_DIMENSION}) NOT NULL,"
         f" multilingual vector({MULTILINGUAL_DIMENSION}),"
         " PRIMARY KEY (passage_id, position))",
-        "CREATE INDEX index_sentences_embedding ON index_sentences"
-        f" USING hnsw (embedding vector_ip_ops) {hnsw}",
-        "CREATE INDEX index_sentences_multilingual ON index_sentences"
-        f" USING hnsw (multilingual vector_ip_ops) {hnsw}",
+        # Vectors kept in the row, uncompressed: a 512-float vector passes the size at which
+        # PostgreSQL moves values out of line, and every scan would fetch it back from there.
+        "ALTER TABLE index_passages ALTER COLUMN embedding SET STORAGE PLAIN,"
+        " ALTER COLUMN multilingual SET STORAGE PLAIN",
+        "ALTER TABLE index_sentences ALTER COLUMN embedding SET STORAGE PLAIN,"
+        " ALTER COLUMN multilingual SET STORAGE PLAIN",
         "CREATE TABLE index_terms ("
         " term text NOT NULL,"
         " passage_id bigint NOT NULL REFERENCES index_passages ON DELETE CASCADE,"
