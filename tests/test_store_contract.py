@@ -186,6 +186,25 @@ def test_articles_are_added_changed_and_deleted_one_by_one(news_store: StoreUnde
     assert not news_store.answer(CHESS).found
     assert news_store.answer(LIGHTHOUSE).citations[0].doc_id == "harbour-lighthouse"
     assert news_store.build().unchanged
+    if isinstance(news_store.store, PgStore):
+        assert_bm25_statistics_match_the_rows(news_store.store)
+
+
+def assert_bm25_statistics_match_the_rows(store: PgStore) -> None:
+    """Builds move N, the total length and each term's document frequency by differences:
+    after adds, changes and deletes they still equal what the rows add up to."""
+    with store.connections.connection() as connection:
+        totals = connection.execute(
+            "SELECT passage_count, total_length,"
+            " (SELECT count(*) FROM index_passages), (SELECT sum(length) FROM index_passages)"
+            " FROM index_state"
+        ).fetchone()
+        frequencies = connection.execute(
+            "SELECT count(*) FROM (SELECT term, count(*) AS df FROM index_terms GROUP BY term) t"
+            " FULL JOIN index_term_stats s USING (term) WHERE t.df IS DISTINCT FROM s.df"
+        ).fetchone()
+    assert totals is not None and totals[0] == totals[2] and totals[1] == totals[3]
+    assert frequencies == (0,)
 
 
 def test_a_question_asked_during_a_build_is_answered_from_the_previous_state(
