@@ -1,7 +1,7 @@
 """Dev-set benchmark: what users see, by kind of question, over two corpora, beside today's code.
 
     HF_HUB_OFFLINE=1 python bench/evaluate_devset.py [--baseline REV] [--rounds 3] [--cold 3]
-        [--build-sample 200] [--fresh]
+        [--build-sample 200] [--fresh] [--no-speed | --speed-only]
 
 Everything goes through citebot's own code. The indexes of corpus/ and of the Wikinews corpus
 (bench/devset_corpora.py) are built by CitebotService under bench/out/devset-index/ (reused
@@ -240,12 +240,22 @@ def main() -> int:
     parser.add_argument("--build-sample", type=int, default=200, help="Wikinews articles")
     parser.add_argument("--fresh", action="store_true", help="build the indexes again")
     parser.add_argument("--no-speed", action="store_true", help="quality only")
+    parser.add_argument(
+        "--speed-only", action="store_true", help="speed and memory only (on a quiet machine)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
 
     config = load_config(ROOT / "config.yaml")
     questions = read_devset(DEVSET)
     made = services(config, args.fresh)
+    if args.speed_only:
+        codes = [WORKING_TREE]
+        if args.baseline:
+            codes.insert(0, Code(f"today ({args.baseline})", checkout(args.baseline)))
+        print(f"Measured on {code_state()}.\n")
+        print("\n".join(speed(questions, made, codes, args)))
+        return 0
     print("## Dev set (bench/devset.jsonl)\n")
     store = "PostgreSQL (database.url)" if config.database.url else "local files"
     print(f"Measured on {code_state()}, index store: {store}.\n")

@@ -19,12 +19,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from index.build_writer import SourcePlan
+from index.build_writer import CLAIMED, SourcePlan
 from index.corpus import JSONL_SUFFIXES, printable
 
 logger = logging.getLogger(__name__)
 
-CLAIMED = "claimed_id"  # in a documents.jsonl record whose id is not the one it claimed
+__all__ = ["CLAIMED", "assign_article_ids"]
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ this build's embedded chunks, in the same order as they were embedded.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -19,13 +20,14 @@ import numpy as np
 from index.build_embedding import EmbeddedTexts
 from index.config import IndexConfig, PassageConfig
 from index.corpus import SourceFile
-from index.dense import choose_index_type
+from index.dense import choose_index_type, index_parameters
 from index.documents import ArticleFileError, read_file
 from index.embedder import resolve_backend
 from index.languages import scripts_of
 from index.lexical import TOKENIZER, LexicalIndex
 from index.models import Document, Passage
 from index.passages import passage_sentences, split_passages
+from index.segments import SegmentedSpace, open_space
 from index.store import JsonlTable, write_manifest
 from index.vector_space import MULTILINGUAL, PRIMARY, SpaceFiles, SpaceWriter, VectorSpace
 
@@ -33,6 +35,10 @@ logger = logging.getLogger(__name__)
 
 SCRIPTS = "scripts.npy"  # each passage's alphabet (index/languages.py), one byte a passage
 SKIPPED_LINES = "skipped_lines"  # a source's .jsonl lines that could not be read, and why
+CLAIMED = "claimed_id"  # in a documents.jsonl record whose id is not the one it claimed
+# Each article's [id, claimed id], row by row: a delta build checks new ids against a base of a
+# million passages without parsing every article's text (index/delta_build.py).
+ARTICLE_IDS = "article_ids.json"
 
 
 def embedding_text(title: str, passage_text: str) -> str:
@@ -111,6 +117,11 @@ def write_build(
         "tokenizer": TOKENIZER,
         "passage_config": passages.model_dump(),
         "index_type": index_type,
+        "structure": {
+            "index_type": index_type,
+            **index_parameters(index, index_type),
+            "sentence_vectors": inputs.with_sentences,
+        },
         "sentence_vectors": sentence_count,
         "passage_count": count,
         "article_count": sum(len(p.documents) for p in plans),
@@ -139,7 +150,7 @@ def _write_space(
 ) -> int:
     """One model's vectors: reused rows copied from the serving build, new ones from the
     embedded chunks (each passage followed by its sentences). Returns the dimension."""
-    old = VectorSpace.open(inputs.previous_dir, files, index) if inputs.previous_dir else None
+    old = open_space(inputs.previous_dir, files, index) if inputs.previous_dir else None
     dimension = _dimension(inputs, files, old)
     writer = SpaceWriter(work, files, count, sentence_count, dimension, write_offsets=first)
     row = 0
@@ -163,7 +174,9 @@ def _write_space(
     return dimension
 
 
-def _dimension(inputs: BuildInputs, files: SpaceFiles, old: VectorSpace | None) -> int:
+def _dimension(
+    inputs: BuildInputs, files: SpaceFiles, old: VectorSpace | SegmentedSpace | None
+) -> int:
     for chunk in inputs.embedded.chunks:
         vectors = chunk.primary if files is PRIMARY else chunk.multilingual
         if vectors is not None:
@@ -189,6 +202,8 @@ def _write_tables(work: Path, plans: list[SourcePlan]) -> dict[str, Any]:
         row += len(plan.passages)
         doc_row += len(plan.documents)
     JsonlTable.write(work / "documents.jsonl", (d for p in plans for d in p.documents))
+    ids = [[d["doc_id"], d.get(CLAIMED, d["doc_id"])] for p in plans for d in p.documents]
+    (work / ARTICLE_IDS).write_text(json.dumps(ids, ensure_ascii=False), encoding="utf-8")
     JsonlTable.write(
         work / "passages.jsonl",
         ({k: v for k, v in r.items() if k != "embed"} for r in iter_passages(plans)),

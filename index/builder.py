@@ -9,8 +9,6 @@ its chunks too when the disk is full. Atomic: nothing is visible until `publish`
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import secrets
 import shutil
@@ -23,7 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from index.article_ids import assign_article_ids
-from index.build_embedding import embed_in_chunks
+from index.build_embedding import EmbeddedTexts, embed_in_chunks
+from index.build_identity import (
+    build_structure,
+    embedding_identity,
+    plan_key,
+    with_sentence_vectors,
+)
+from index.build_planning import SourcePlanner
 from index.build_report import build_report, corpus_fingerprint, fingerprint_of
 from index.build_writer import (
     SKIPPED_LINES,
@@ -31,14 +36,12 @@ from index.build_writer import (
     SourcePlan,
     embedding_inputs,
     embedding_text,
-    file_error_reason,
-    read_source,
     write_build,
 )
 from index.config import CorpusConfig, IndexConfig, PassageConfig
-from index.corpus import SourceFile, printable, scan_corpus
-from index.documents import ArticleFileError
-from index.embedder import Embedder, resolve_backend
+from index.corpus import SourceFile, scan_corpus
+from index.delta_build import delta_base, plan_delta, write_delta
+from index.embedder import Embedder
 from index.errors import (
     BuildCancelledError,
     BuildError,
@@ -46,12 +49,10 @@ from index.errors import (
     IndexMismatchError,
     IndexNotFoundError,
 )
-from index.lexical import TOKENIZER
 from index.models import BuildProgress, BuildReport
 from index.store import (
     BuildLock,
     IndexLayout,
-    JsonlTable,
     Manifest,
     is_disk_full,
     read_manifest,
@@ -124,44 +125,57 @@ class _Build:
         self.cancel = cancel or threading.Event()
         self.started = time.perf_counter()
         self.embedded = 0  # passages embedded by this run (not resumed from saved chunks)
-        self.unreadable: dict[str, tuple[str, str]] = {}  # relpath -> (sha256, reason)
+        self.planner = SourcePlanner(settings.passages, self.progress, self.check_cancelled)
 
     def run(self, full: bool) -> BuildReport:
         serving, serving_dir = self._previous_build(full)
         previous, previous_dir = (None, None) if full else (serving, serving_dir)
         sources, skipped = scan_corpus(self.settings.corpus.path, self._max_bytes())
         old_sources = serving.sources if serving else {}
-        if previous is not None and corpus_fingerprint(sources) == fingerprint_of(previous):
-            self.layout.remove_stale_staging(keep=None)
-            skipped = skipped + _unreadable_in(previous)
-            return build_report(
-                previous.build_id, previous, skipped, sources, old_sources, 0, self.started, True
-            )
+        unchanged = previous is not None and corpus_fingerprint(sources) == fingerprint_of(previous)
+        if previous is not None and previous_dir is not None and unchanged:
+            if self._structure_holds(previous, previous_dir):
+                self.layout.remove_stale_staging(keep=None)
+                skipped = skipped + _unreadable_in(previous)
+                return build_report(
+                    previous.build_id, previous, skipped, sources, old_sources, 0, self.started,
+                    True,
+                )  # fmt: skip
+            logger.info("rewriting the index from its saved vectors: its index settings changed")
+        if previous is not None and previous_dir is not None:
+            published = self._publish_delta(sources, list(skipped), previous, previous_dir)
+            if published is not None:
+                delta, merge = published
+                if not merge:
+                    return build_report(
+                        delta.build_id, delta, list(delta.data["skipped"]), sources, old_sources,
+                        self.embedded, self.started,
+                    )  # fmt: skip
+                # Answerable already; now the delta becomes part of a new base.
+                logger.info("the delta segment outgrew index.delta_merge_fraction: merging")
+                previous, previous_dir = delta, self.layout.builds / delta.build_id
+                self.planner.unreadable.clear()
         scan_skipped = list(skipped)
-        plans, skipped = self._plan(sources, skipped, previous, previous_dir)
-        new_passages = [p for plan in plans if plan.reused_rows is None for p in plan.passages]
-        plan_key = self._plan_key(plans)
-        # A full build trusts nothing earlier builds left: it embeds everything again.
-        self.layout.remove_stale_staging(keep=None if full else plan_key)
-        staging = self.layout.staging_dir(plan_key)
+        plans, skipped = self.planner.plan(sources, skipped, previous, previous_dir)
         with_sentences = self._with_sentences(plans)
         if with_sentences and previous is not None and not previous.data.get("sentence_vectors"):
             # The serving build has no sentence vectors to reuse: embed everything once.
-            plans, skipped = self._plan(sources, scan_skipped, None, None)
-            new_passages = [p for plan in plans for p in plan.passages]
+            plans, skipped = self.planner.plan(sources, scan_skipped, None, None)
         renamed = assign_article_ids(plans)
-        try:
-            build_id, manifest_data = self._write(
-                staging, plans, new_passages, previous_dir, skipped, with_sentences, renamed
+
+        def write(work: Path, build_id: str, embedded: EmbeddedTexts) -> dict[str, Any]:
+            inputs = BuildInputs(
+                build_id, plans, embedded, previous_dir, skipped, self.planner.unreadable,
+                with_sentences, self.started, renamed,
+            )  # fmt: skip
+            settings = self.settings
+            return write_build(
+                work, inputs, settings.index, settings.passages, self.check_cancelled
             )
-        except BaseException as error:
-            # Saved chunks stay for the next build to resume, unless they filled the disk.
-            self.layout.discard_staging(staging, keep_chunks=not is_disk_full(error))
-            raise
-        shutil.rmtree(staging, ignore_errors=True)
-        self.layout.remove_old_builds()
+
+        manifest_data = self._embed_and_publish(plans, with_sentences, full, write)
         return build_report(
-            build_id,
+            manifest_data["build_id"],
             Manifest(manifest_data),
             skipped,
             sources,
@@ -170,44 +184,84 @@ class _Build:
             self.started,
         )
 
-    def _write(
+    def _publish_delta(
+        self, sources: list[SourceFile], skipped: list[str], serving: Manifest, serving_dir: Path
+    ) -> tuple[Manifest, bool] | None:
+        """Publish a delta build over the serving build's base when the settings allow one;
+        returns its manifest and whether it has outgrown the base (time to merge)."""
+        index = self.settings.index
+        base, _ = delta_base(serving, serving_dir)
+        if (
+            index.delta_merge_fraction <= 0
+            or base.passage_count < index.delta_min_passages
+            or not self._structure_holds(serving, serving_dir)
+        ):
+            return None
+        delta = plan_delta(sources, serving, serving_dir, lambda s: self.planner.read(s, skipped))
+        if delta is None:
+            return None
+        with_sentences = bool(self._structure(base.passage_count)["sentence_vectors"])
+        skipped += delta.skipped_lines + [line for p in delta.plans for line in p.skipped_lines]
+
+        def write(work: Path, build_id: str, embedded: EmbeddedTexts) -> dict[str, Any]:
+            inputs = BuildInputs(
+                build_id, delta.plans, embedded, delta.previous_delta_dir, skipped,
+                self.planner.unreadable, with_sentences, self.started,
+                list(base.data.get("renamed", [])) + delta.renamed,
+            )  # fmt: skip
+            settings = self.settings
+            return write_delta(
+                work, delta, inputs, settings.index, settings.passages, self.check_cancelled
+            )
+
+        data = self._embed_and_publish(delta.plans, with_sentences, False, write)
+        return Manifest(data), delta.outgrows(index.delta_merge_fraction)
+
+    def _embed_and_publish(
         self,
-        staging: Path,
         plans: list[SourcePlan],
-        new_passages: list[dict[str, Any]],
-        previous_dir: Path | None,
-        skipped: list[str],
         with_sentences: bool,
-        renamed: list[str],
-    ) -> tuple[str, dict[str, Any]]:
-        """Embed what is new, write the build directory and publish it."""
-        embedded = embed_in_chunks(
-            embedding_inputs(new_passages, with_sentences),
-            staging / "chunks",
-            self.settings.index.chunk_size,
-            self.get_embedder,
-            self.settings.index.multilingual_model != "none",
-            self.progress,
-            self.check_cancelled,
-        )
-        self.embedded = embedded.embedded_passages
-        build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
-        work = staging / "build"
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
-        self.progress(BuildProgress("indexing"))
-        inputs = BuildInputs(
-            build_id, plans, embedded, previous_dir, skipped, self.unreadable, with_sentences,
-            self.started, renamed,
-        )  # fmt: skip
+        full: bool,
+        write: Callable[[Path, str, EmbeddedTexts], dict[str, Any]],
+    ) -> dict[str, Any]:
+        """Embed the passages of the plans' new files (resuming saved chunks), `write` the build
+        directory, publish it; returns its manifest data. A failure keeps the previous build."""
         settings = self.settings
-        manifest_data = write_build(
-            work, inputs, settings.index, settings.passages, self.check_cancelled
-        )
-        self.check_cancelled()
-        self.progress(BuildProgress("publishing"))
-        self.layout.publish(work, build_id)
-        return build_id, manifest_data
+        new_plans = [plan for plan in plans if plan.reused_rows is None]
+        key = plan_key(
+            settings.index, settings.passages, with_sentences,
+            [(plan.source.relpath, plan.source.sha256) for plan in new_plans],
+        )  # fmt: skip
+        # A full build trusts nothing earlier builds left: it embeds everything again.
+        self.layout.remove_stale_staging(keep=None if full else key)
+        staging = self.layout.staging_dir(key)
+        try:
+            embedded = embed_in_chunks(
+                embedding_inputs([p for plan in new_plans for p in plan.passages], with_sentences),
+                staging / "chunks",
+                settings.index.chunk_size,
+                self.get_embedder,
+                settings.index.multilingual_model != "none",
+                self.progress,
+                self.check_cancelled,
+            )
+            self.embedded += embedded.embedded_passages
+            build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
+            work = staging / "build"
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir(parents=True)
+            self.progress(BuildProgress("indexing"))
+            manifest_data = write(work, build_id, embedded)
+            self.check_cancelled()
+            self.progress(BuildProgress("publishing"))
+            self.layout.publish(work, build_id)
+        except BaseException as error:
+            # Saved chunks stay for the next build to resume, unless they filled the disk.
+            self.layout.discard_staging(staging, keep_chunks=not is_disk_full(error))
+            raise
+        shutil.rmtree(staging, ignore_errors=True)
+        self.layout.remove_old_builds()
+        return manifest_data
 
     def check_cancelled(self) -> None:
         """Raise BuildCancelledError once the build has been asked to stop."""
@@ -225,76 +279,39 @@ class _Build:
         if build_dir is None:
             return None, None
         try:
-            manifest = read_manifest(build_dir, verify_checksums=True)
+            # Every byte is checked when the config says so (the default): at a million passages
+            # that reads ~6 GB, which index.verify_checksums: false leaves to the sizes.
+            manifest = read_manifest(build_dir, self.settings.index.verify_checksums)
         except (IndexMismatchError, IndexNotFoundError) as error:
             if not full:  # a full build was asked for: nothing to warn about
                 logger.warning("rebuilding everything: %s", error)
             return None, None
+        if manifest.base_id is not None:  # a delta build: its base must be there, whole
+            try:
+                delta_base(manifest, build_dir)
+            except (IndexMismatchError, IndexNotFoundError) as error:
+                logger.warning("rebuilding everything: %s", error)
+                return None, None
         if manifest.identity() != self._identity():
             logger.warning("rebuilding everything: the models or passage settings changed")
             return None, None
         return manifest, build_dir
 
-    def _plan(
-        self,
-        sources: list[SourceFile],
-        skipped: list[str],
-        previous: Manifest | None,
-        previous_dir: Path | None,
-    ) -> tuple[list[SourcePlan], list[str]]:
-        old = previous.sources if previous else {}
-        old_docs = JsonlTable(previous_dir / "documents.jsonl") if previous_dir else None
-        old_passages = JsonlTable(previous_dir / "passages.jsonl") if previous_dir else None
-        plans: list[SourcePlan] = []
-        skipped = list(skipped)
-        for number, source in enumerate(sources, start=1):
-            self.check_cancelled()
-            self.progress(BuildProgress("scanning", files_scanned=number, files_total=len(sources)))
-            info = old.get(source.relpath)
-            if info and info["sha256"] == source.sha256 and old_docs and old_passages:
-                rows = range(info["first_row"], info["first_row"] + info["passages"])
-                docs = [old_docs[i] for i in range(*info["document_rows"])]
-                plan = SourcePlan(source, docs, [old_passages[r] for r in rows], rows)
-                plan.skipped_lines.extend(info.get(SKIPPED_LINES, []))
-            else:
-                try:
-                    plan = read_source(source, self.settings.passages)
-                except (ArticleFileError, ValueError, RecursionError) as error:
-                    # Any one file that cannot be read is skipped, whatever the reason: one
-                    # bad file must not keep the rest of the corpus from being indexed.
-                    line = f"{printable(source.relpath)}: {file_error_reason(error)}"
-                    self.unreadable[source.relpath] = (source.sha256, line)
-                    skipped.append(line)
-                    logger.warning("skipped %s", line)
-                    continue
-            skipped.extend(plan.skipped_lines)
-            plans.append(plan)
-        return plans, skipped
-
     def _with_sentences(self, plans: list[SourcePlan]) -> bool:
-        """Sentence vectors (for ranking and snippets) unless the corpus is too large for them."""
-        setting = self.settings.index.sentence_vectors
-        if setting != "auto":
-            return setting == "on"
         passages = sum(len(plan.passages) for plan in plans)
-        return passages <= self.settings.index.sentence_vectors_max_passages
+        return with_sentence_vectors(self.settings.index, passages)
+
+    def _structure(self, passage_count: int) -> dict[str, Any]:
+        return build_structure(self.settings.index, passage_count)
+
+    def _structure_holds(self, manifest: Manifest, build_dir: Path) -> bool:
+        """Whether a build is what the settings would make of its vectors: a delta build's
+        structure is its base's, resolved for the base's size."""
+        base, _ = delta_base(manifest, build_dir)
+        return base.structure() == self._structure(base.passage_count)
 
     def _identity(self) -> dict[str, Any]:
-        """What a build's vectors and terms depend on: a change means embedding everything."""
-        index = self.settings.index
-        return {
-            "model": index.model,
-            "backend": resolve_backend(index),
-            "multilingual_model": index.multilingual_model,
-            "tokenizer": TOKENIZER,
-            "passage_config": self.settings.passages.model_dump(),
-        }
-
-    def _plan_key(self, plans: list[SourcePlan]) -> str:
-        """Names the staging folder: the same inputs resume the same folder after a kill."""
-        inputs: list[Any] = [self._identity(), self._with_sentences(plans)]
-        inputs += [(p.source.relpath, p.source.sha256) for p in plans if p.reused_rows is None]
-        return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
+        return embedding_identity(self.settings.index, self.settings.passages)
 
 
 def _unreadable_in(manifest: Manifest) -> list[str]:

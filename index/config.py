@@ -98,6 +98,14 @@ class IndexConfig(Section):
     # A second model for questions in other languages and across languages: the USE Multilingual
     # v3 vectors (15 languages) beside the English model's; "none" switches it off.
     multilingual_model: Literal["use-multilingual-v3", "none"] = "use-multilingual-v3"
+    # Updates in proportion to the change: once the base build holds delta_min_passages, a build
+    # leaves it in place and publishes only the new and changed articles (a delta segment with
+    # its own exact faiss index and BM25) and tombstones for the base rows they replace. When
+    # the delta's passages plus the base passages it hides pass delta_merge_fraction of the
+    # base, the same build merges everything into a new base (after publishing the delta).
+    # delta_merge_fraction 0 turns delta segments off: every build rewrites the whole index.
+    delta_min_passages: int = Field(50_000, ge=1)
+    delta_merge_fraction: float = Field(0.02, ge=0, le=1)
     # Check every index file against the manifest's sha256 when loading (sizes are always checked).
     verify_checksums: bool = True
 

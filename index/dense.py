@@ -18,6 +18,14 @@ def choose_index_type(config: IndexConfig, passages: int) -> str:
     return "flat" if passages <= config.exact_max_passages else "hnsw"
 
 
+def index_parameters(config: IndexConfig, index_type: str) -> dict[str, int]:
+    """The settings an index of this type is built with (part of a build's structure). IVF's
+    list count follows the corpus size; its nprobe, like HNSW's efSearch, is set at load."""
+    if index_type == "hnsw":
+        return {"hnsw_m": config.hnsw_m, "hnsw_ef_construction": config.hnsw_ef_construction}
+    return {}
+
+
 def build_dense_index(vectors: np.ndarray, index_type: str, config: IndexConfig) -> faiss.Index:
     dimension = vectors.shape[1]
     index: faiss.Index

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -80,12 +80,36 @@ class LexicalIndex:
     def save(self, directory: Path) -> None:
         self._model.save(str(directory), show_progress=False)
 
-    def search(self, terms: list[str], k: int) -> list[tuple[int, float]]:
-        """Top-k (row, BM25 score) pairs with a score above zero."""
+    @property
+    def documents(self) -> int:
+        """How many passages the index holds."""
+        return self._docs
+
+    def frequency(self, term: str) -> int:
+        """In how many passages a (stemmed) term occurs."""
+        token_id = self._vocab.get(term)
+        return int(self._doc_freq[token_id]) if token_id is not None else 0
+
+    def rows_with(self, term: str) -> np.ndarray:
+        """The rows of the passages a term occurs in."""
+        token_id = self._vocab.get(term)
+        if token_id is None:
+            return np.zeros(0, dtype=np.int64)
+        indptr = self._model.scores["indptr"]
+        return np.asarray(self._model.scores["indices"][indptr[token_id] : indptr[token_id + 1]])
+
+    def search(
+        self, terms: list[str], k: int, weights: Mapping[str, float] | None = None
+    ) -> list[tuple[int, float]]:
+        """Top-k (row, BM25 score) pairs with a score above zero; `weights` multiplies each
+        term's part of the score (a delta segment scores with another segment's IDF)."""
         known = [t for t in terms if t in self._vocab]
         if not known or self._docs == 0:
             return []
-        scores = self._model.get_scores(known)
+        if weights is None:
+            scores = self._model.get_scores(known)
+        else:
+            scores = self._weighted_scores(known, weights)
         # Top-k among the passages that contain a term: bm25s's argpartition over every passage
         # takes ~0.5 s at 1M passages when most scores tie at zero (bench/RESULTS.md, issue 4).
         rows = np.flatnonzero(scores > 0)
@@ -94,8 +118,22 @@ class LexicalIndex:
         rows = rows[np.lexsort((rows, -scores[rows]))]  # best first; ties by row
         return [(int(row), float(scores[row])) for row in rows]
 
+    def _weighted_scores(self, terms: list[str], weights: Mapping[str, float]) -> np.ndarray:
+        """bm25s's own sum of precomputed term scores, each term's scaled by its weight."""
+        data, indices, indptr = (self._model.scores[key] for key in ("data", "indices", "indptr"))
+        scores = np.zeros(self._docs, dtype=np.float32)
+        for term in terms:  # a repeated term counts twice, as in bm25s
+            token_id = self._vocab[term]
+            begin, end = int(indptr[token_id]), int(indptr[token_id + 1])
+            # A term's rows are distinct, so a plain fancy-index add is exact here.
+            scores[indices[begin:end]] += weights.get(term, 1.0) * np.asarray(data[begin:end])
+        return scores
+
     def idf(self, term: str) -> float:
         """Inverse document frequency of a stemmed term; unknown terms weigh as the rarest."""
-        token_id = self._vocab.get(term)
-        freq = int(self._doc_freq[token_id]) if token_id is not None else 0
-        return math.log(1 + (self._docs - freq + 0.5) / (freq + 0.5))
+        return idf_of(self._docs, self.frequency(term))
+
+
+def idf_of(documents: int, frequency: int) -> float:
+    """BM25's (Lucene's) inverse document frequency, as bm25s computes it."""
+    return math.log(1 + (documents - frequency + 0.5) / (frequency + 0.5))

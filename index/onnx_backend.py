@@ -209,10 +209,8 @@ class OnnxEncoder:
         spinning: bool = False,
         runtime: str = "onnxruntime",
     ) -> None:
-        from transformers import AutoTokenizer
-
         self._layout = read_model_layout(model_path)
-        self._tokenizer = AutoTokenizer.from_pretrained(str(model_path))
+        self._tokenizer = _Tokenizer.of(model_path, int(self._layout["max_seq_length"]))
         self._openvino: _OpenVinoModel | None = None
         self._run: Run
         if runtime == "openvino":
@@ -234,13 +232,7 @@ class OnnxEncoder:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """One batch of texts → float32 vectors (unit length when the model normalises)."""
-        tokens = self._tokenizer(
-            list(texts),
-            padding=True,
-            truncation=True,
-            max_length=self._layout["max_seq_length"],
-            return_tensors="np",
-        )
+        tokens = self._tokenizer(list(texts))
         feed = {name: tokens[name].astype(np.int64) for name in self._inputs}
         hidden = self._run(feed)
         if self._layout["pooling"] == "cls":
@@ -254,6 +246,55 @@ class OnnxEncoder:
 
 
 Run = Callable[[dict[str, np.ndarray]], np.ndarray]
+
+
+class _Tokenizer:
+    """The model's fast tokenizer, read from its tokenizer.json by the `tokenizers` library
+    itself: the same ids as transformers' AutoTokenizer (checked in tests), without importing
+    transformers and torch, which cost a cold `citebot ask` about 2 s. A model folder without
+    a tokenizer.json is tokenized by AutoTokenizer."""
+
+    def __init__(self, encode: Callable[[list[str]], dict[str, np.ndarray]]) -> None:
+        self._encode = encode
+
+    @classmethod
+    def of(cls, model_path: Path, max_length: int) -> _Tokenizer:
+        spec = model_path / "tokenizer.json"
+        if not spec.exists():
+            from transformers import AutoTokenizer
+
+            slow = AutoTokenizer.from_pretrained(str(model_path))
+
+            def encode_slowly(texts: list[str]) -> dict[str, np.ndarray]:
+                settings = {"padding": True, "truncation": True, "max_length": max_length}
+                return dict(slow(texts, return_tensors="np", **settings))
+
+            return cls(encode_slowly)
+        from tokenizers import Tokenizer
+
+        fast = Tokenizer.from_file(str(spec))
+        settings = (
+            json.loads((model_path / "tokenizer_config.json").read_text("utf-8"))
+            if (model_path / "tokenizer_config.json").exists()
+            else {}
+        )
+        pad_token = str(settings.get("pad_token") or "[PAD]")
+        pad_id = fast.token_to_id(pad_token)
+        fast.enable_truncation(max_length)
+        fast.enable_padding(pad_id=0 if pad_id is None else pad_id, pad_token=pad_token)
+
+        def encode(texts: list[str]) -> dict[str, np.ndarray]:
+            encodings = fast.encode_batch(texts)
+            return {
+                "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+                "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+                "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+            }
+
+        return cls(encode)
+
+    def __call__(self, texts: list[str]) -> dict[str, np.ndarray]:
+        return self._encode(texts)
 
 
 def _onnxruntime_session(

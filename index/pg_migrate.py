@@ -19,12 +19,13 @@ import psycopg
 from index.build_writer import embedding_text
 from index.config import DatabaseConfig, IndexConfig
 from index.database import ensure_schema, pool
-from index.errors import SchemaMismatchError
+from index.errors import IndexMismatchError, SchemaMismatchError
 from index.lexical import tokenize
 from index.pg_build import build_lock
 from index.pg_schema import COMPONENT, SCHEMA_VERSION, Connections, create_tables
 from index.pg_write import PassageRows, Publication, SourceRows, write_publication
 from index.retriever import LoadedIndex
+from index.segments import DELTA_DIR
 from index.store import JsonlTable
 
 logger = logging.getLogger(__name__)
@@ -78,6 +79,12 @@ def copy_local_index(
     local: LoadedIndex, index: IndexConfig, database: DatabaseConfig
 ) -> CopyReport:
     """Replace the database's index with this published local build, vectors as they are."""
+    if (local.build_dir / DELTA_DIR).is_dir():
+        # Its rows span two segments with tombstones; the copy reads one build's own files.
+        raise IndexMismatchError(
+            "the local index is a base build with a delta segment: run `citebot index --full` "
+            "(without database.url) to merge it, then `citebot migrate --to-database`"
+        )
     started = time.perf_counter()
     connections = Connections(database, index)
     manifest = local.manifest

@@ -47,7 +47,7 @@ class PgStore:
     def has_index(self) -> bool:
         return self._state() is not None
 
-    def open(self) -> PgIndex:
+    def open(self, previous: SearchIndex | None = None) -> PgIndex:
         state = self._state()
         if state is None:
             raise missing_index(self.where)

@@ -28,6 +28,13 @@ from index.fusion import Ranking, language_aware_fusion
 from index.languages import Script, script_of
 from index.lexical import TOKENIZER, LexicalIndex, tokenize
 from index.models import Hit, SourceInfo
+from index.segments import (
+    SegmentedLexical,
+    SegmentedSpace,
+    SegmentLayout,
+    StackedTable,
+    segment_layout,
+)
 from index.store import REBUILD_HINT, IndexLayout, JsonlTable, Manifest, read_manifest
 from index.vector_space import MULTILINGUAL, PRIMARY, VectorSpace
 
@@ -64,62 +71,88 @@ class Query:
 class LoadedIndex:
     """One immutable build: the service swaps a whole new one in after a rebuild."""
 
-    def __init__(self, build_dir: Path, config: IndexConfig, verify_checksums: bool = True) -> None:
+    def __init__(
+        self,
+        build_dir: Path,
+        config: IndexConfig,
+        verify_checksums: bool = True,
+        reuse: LoadedIndex | None = None,
+    ) -> None:
+        """Load a build; a delta build over the base `reuse` holds takes that base as it is
+        (already loaded and checked), so publishing a delta costs a reload of the delta only."""
         started = time.perf_counter()
         self.build_dir = build_dir
         self.manifest: Manifest = read_manifest(build_dir, verify_checksums)
         _check_models(self.manifest, config)
+        base_id = self.manifest.base_id
+        reused = reuse._base if reuse is not None and base_id == reuse._base_id else None
         try:
-            self.passages = JsonlTable(build_dir / "passages.jsonl")
-            self._documents = JsonlTable(build_dir / "documents.jsonl")
-            primary = VectorSpace.open(build_dir, PRIMARY, config)
-            if primary is None:
-                raise ValueError(f"{PRIMARY.passages} is missing")
-            self.primary = primary
-            self.multilingual = VectorSpace.open(build_dir, MULTILINGUAL, config)
-            self.scripts = np.load(build_dir / SCRIPTS)
-            self.lexical = LexicalIndex.load(build_dir / "bm25")
-        except (OSError, ValueError, RuntimeError) as error:
+            layout = segment_layout(build_dir, self.manifest, verify_checksums and not reused)
+            if layout is None:
+                whole = _Segment(build_dir, self.manifest, config)
+                self._base: _Segment = whole
+                self._base_id: str | None = self.manifest.build_id
+                self.passages: JsonlTable | StackedTable = whole.passages
+                self._documents: JsonlTable | StackedTable = whole.documents
+                self.primary: VectorSpace | SegmentedSpace = whole.primary
+                self.multilingual: VectorSpace | SegmentedSpace | None = whole.multilingual
+                self.scripts = whole.scripts
+                self.lexical: LexicalIndex | SegmentedLexical = whole.lexical
+                hidden_documents: frozenset[int] = frozenset()
+            else:
+                self._base = reused or _Segment(layout.base_dir, layout.base, config)
+                self._base_id = base_id
+                self._open_segments(layout, config)
+                hidden_documents = layout.hidden_documents
+        except (OSError, ValueError, RuntimeError, KeyError) as error:
             raise IndexMismatchError(
                 f"the index files cannot be read ({error}): {REBUILD_HINT}"
             ) from error
         self.vectors, self.dense, self.sentences = (
-            primary.vectors,
-            primary.dense,
-            primary.sentences,
+            self.primary.vectors,
+            self.primary.dense,
+            self.primary.sentences,
         )  # the English model's, by their old names
-        counts = {len(self.passages), len(self.vectors), int(self.dense.ntotal), len(self.scripts)}
-        if self.multilingual is not None:
-            counts |= {len(self.multilingual.vectors), int(self.multilingual.dense.ntotal)}
-        if counts != {self.manifest.passage_count}:
-            raise IndexMismatchError(f"the index files do not match each other: {REBUILD_HINT}")
-        if self.vectors.shape[1] != self.manifest.dimension:
-            raise IndexMismatchError(f"the index vectors have the wrong dimension: {REBUILD_HINT}")
         self.articles: dict[str, SourceInfo] = {}
         self._document_rows: dict[str, int] = {}  # doc_id -> row in documents.jsonl
-        for row, record in enumerate(self._documents):
-            self.articles[record["doc_id"]] = SourceInfo(
-                doc_id=record["doc_id"],
-                title=record["title"],
-                date=record.get("date"),
-                source=record.get("source"),
-                url=record.get("url"),
-                source_path=record["source_path"],
-                passages=record["passages"],
-            )
-            self._document_rows[record["doc_id"]] = row
+        segments = [self._base]
+        if isinstance(self._documents, StackedTable):  # a delta build: the delta's articles too
+            segments.append(self._delta)
+        offset = 0
+        for segment in segments:
+            for row, info in enumerate(segment.articles(), start=offset):
+                if row not in hidden_documents:  # else a changed or deleted article's base copy
+                    self.articles[info.doc_id] = info
+                    self._document_rows[info.doc_id] = row
+            offset += len(segment.documents)
         self.load_seconds = time.perf_counter() - started
         logger.info(
             "loaded build %s: %d passages in %.2fs",
             self.manifest.build_id, self.manifest.passage_count, self.load_seconds,
         )  # fmt: skip
 
+    def _open_segments(self, layout: SegmentLayout, config: IndexConfig) -> None:
+        """A delta build: the base's files and the delta's, searched as one (index/segments)."""
+        base = self._base
+        delta = _Segment(layout.delta_dir, read_manifest(layout.delta_dir, False), config)
+        self._delta = delta
+        self.passages = StackedTable(base.passages, delta.passages)
+        self._documents = StackedTable(base.documents, delta.documents)
+        self.primary = SegmentedSpace(base.primary, delta.primary, layout.hidden)
+        self.multilingual = None
+        if base.multilingual is not None and delta.multilingual is not None:
+            self.multilingual = SegmentedSpace(base.multilingual, delta.multilingual, layout.hidden)
+        self.scripts = np.concatenate([base.scripts, delta.scripts])
+        self.lexical = SegmentedLexical(base.lexical, delta.lexical, layout.hidden)
+
     @classmethod
-    def open_current(cls, config: IndexConfig, verify_checksums: bool = True) -> LoadedIndex:
+    def open_current(
+        cls, config: IndexConfig, verify_checksums: bool = True, reuse: LoadedIndex | None = None
+    ) -> LoadedIndex:
         build_dir = IndexLayout(config.path).current_build()
         if build_dir is None:
             raise IndexNotFoundError(f"no index at {config.path} yet: run `citebot index`")
-        return cls(build_dir, config, verify_checksums)
+        return cls(build_dir, config, verify_checksums, reuse)
 
     @property
     def build_id(self) -> str:
@@ -197,6 +230,48 @@ class LoadedIndex:
             )
             for row, score in fused
         ]
+
+
+class _Segment:
+    """One build directory's files, checked against each other and its manifest."""
+
+    def __init__(self, directory: Path, manifest: Manifest, config: IndexConfig) -> None:
+        self.passages = JsonlTable(directory / "passages.jsonl")
+        self.documents = JsonlTable(directory / "documents.jsonl")
+        primary = VectorSpace.open(directory, PRIMARY, config)
+        if primary is None:
+            raise ValueError(f"{PRIMARY.passages} is missing")
+        self.primary = primary
+        self.multilingual = VectorSpace.open(directory, MULTILINGUAL, config)
+        self.scripts = np.load(directory / SCRIPTS)
+        self.lexical = LexicalIndex.load(directory / "bm25")
+        counts = {len(self.passages), len(primary.vectors), int(primary.dense.ntotal)}
+        counts |= {len(self.scripts), self.lexical.documents}
+        if self.multilingual is not None:
+            counts |= {len(self.multilingual.vectors), int(self.multilingual.dense.ntotal)}
+        if counts != {manifest.passage_count}:
+            raise IndexMismatchError(f"the index files do not match each other: {REBUILD_HINT}")
+        if primary.dimension != manifest.dimension:
+            raise IndexMismatchError(f"the index vectors have the wrong dimension: {REBUILD_HINT}")
+        self._articles: list[SourceInfo] | None = None
+
+    def articles(self) -> list[SourceInfo]:
+        """Each document row's citation details, read once: a base reused by the next delta
+        build's load is not parsed again (166k articles at 1M)."""
+        if self._articles is None:
+            self._articles = [
+                SourceInfo(
+                    doc_id=record["doc_id"],
+                    title=record["title"],
+                    date=record.get("date"),
+                    source=record.get("source"),
+                    url=record.get("url"),
+                    source_path=record["source_path"],
+                    passages=record["passages"],
+                )
+                for record in self.documents
+            ]
+        return self._articles
 
 
 def _check_models(manifest: Manifest, config: IndexConfig) -> None:

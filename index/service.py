@@ -88,7 +88,8 @@ class CitebotService:
 
     def load(self) -> None:
         """Load the published index (raises IndexNotFoundError / IndexMismatchError)."""
-        loaded = self._store.open()
+        # The local store loads only the delta of a build over the base it holds already.
+        loaded = self._store.open(previous=self._live)
         with self._swap_lock:
             self._live = loaded
             self._checked_at = time.monotonic()

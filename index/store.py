@@ -68,6 +68,19 @@ class Manifest:
             "passage_config": self.data.get("passage_config"),
         }
 
+    def structure(self) -> dict[str, Any] | None:
+        """What the build made of its vectors: index type, its build parameters, sentence vectors
+        on or off (index/build_identity.py). None for builds from before it was recorded: they
+        are rewritten once from their vectors."""
+        structure = self.data.get("structure")
+        return dict(structure) if isinstance(structure, dict) else None
+
+    @property
+    def base_id(self) -> str | None:
+        """For a delta build (index/segments.py), the build holding its base segment."""
+        base = self.data.get("base")
+        return str(base["build_id"]) if isinstance(base, dict) else None
+
     @property
     def dimension(self) -> int:
         return int(self.data["model"]["dimension"])
@@ -118,13 +131,18 @@ class IndexLayout:
         return final
 
     def remove_old_builds(self, keep: int = 2) -> None:
-        """Keep the current build and the one before it; a running reader keeps its open files."""
+        """Keep the current build and the one before it, and the base segment of either when it
+        is a delta build; a running reader keeps its open files."""
         current = self.current_build()
         if not self.builds.is_dir():
             return
         builds = sorted(self.builds.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
-        for build in [b for b in builds if b != current][keep - 1 :]:
-            shutil.rmtree(build, ignore_errors=True)
+        kept = [b for b in builds if b != current][: keep - 1]
+        kept += [current] if current is not None else []
+        kept += [self.builds / base for base in map(_base_of, kept) if base is not None]
+        for build in builds:
+            if build not in kept:
+                shutil.rmtree(build, ignore_errors=True)
 
     def remove_stale_staging(self, keep: str | None) -> None:
         """Staging folders of builds that will not resume (crashed, other inputs) are removed."""
@@ -251,6 +269,15 @@ def write_json_atomic(path: Path, data: Any) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
+
+
+def _base_of(build_dir: Path) -> str | None:
+    """The base build a delta build stands on, from its manifest (None for a base build)."""
+    try:
+        data = json.loads((build_dir / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return Manifest(data).base_id if isinstance(data, dict) else None
 
 
 def _fsync_dir(path: Path) -> None:

@@ -47,8 +47,9 @@ class IndexStore(Protocol):
 
     def has_index(self) -> bool: ...
 
-    def open(self) -> SearchIndex:
-        """The published index (IndexNotFoundError, IndexMismatchError)."""
+    def open(self, previous: SearchIndex | None = None) -> SearchIndex:
+        """The published index (IndexNotFoundError, IndexMismatchError); `previous`, the index
+        serving until now, may lend it what the two share."""
 
     def is_current(self, index: SearchIndex) -> bool:
         """Whether `index` is still the published one (cheap: checked every few seconds)."""
@@ -91,8 +92,9 @@ class FileStore:
     def has_index(self) -> bool:
         return self._layout.current_build() is not None
 
-    def open(self) -> LoadedIndex:
-        return LoadedIndex.open_current(self._config, self._config.verify_checksums)
+    def open(self, previous: SearchIndex | None = None) -> LoadedIndex:
+        reuse = previous if isinstance(previous, LoadedIndex) else None  # its base segment
+        return LoadedIndex.open_current(self._config, self._config.verify_checksums, reuse=reuse)
 
     def is_current(self, index: SearchIndex) -> bool:
         assert isinstance(index, LoadedIndex)

@@ -122,6 +122,17 @@ def new_emulator() -> BotAPIEmulator:
     return emu
 
 
+@pytest.fixture
+async def emu() -> AsyncIterator[BotAPIEmulator]:
+    """A started `new_emulator()`; the test fails if the bot made a request Telegram rejects.
+    (Modules with a cast of their own define their own `emu`.)"""
+    emulator = new_emulator()
+    await emulator.start()
+    yield emulator
+    await emulator.stop()
+    assert [tuple(r) for r in emulator.rejections] == []
+
+
 @asynccontextmanager
 async def running_bot(
     emu: BotAPIEmulator, config: AppConfig, service: CitebotService

@@ -11,14 +11,14 @@ the answer could be recorded for them, without them when it could not.
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from bot.feedback import FeedbackStore
 from index.embedder import Embedder
-from tests.bot_fixtures import ADMIN_ID, USER_ID, new_emulator
+from tests.bot_fixtures import ADMIN_ID, USER_ID
 from tests.serve_harness import (
     CHUNK,
     SMALL_PASSAGES,
@@ -47,15 +47,6 @@ QUESTIONS = (
 # second copy of the index (about 1.3 MB): a /reindex full runs out of space.
 ROOM = 512 * 1024
 NO_BUTTONS_LINE = "sent without its buttons"
-
-
-@pytest.fixture
-async def emu() -> AsyncIterator[BotAPIEmulator]:
-    emulator = new_emulator()
-    await emulator.start()
-    yield emulator
-    await emulator.stop()
-    assert [tuple(r) for r in emulator.rejections] == []
 
 
 async def ask(emu: BotAPIEmulator, question: str) -> SentMessage:

@@ -14,7 +14,7 @@ import re
 import resource
 import shutil
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,7 @@ from index.answering import answer_question
 from index.embedder import Embedder
 from index.retriever import LoadedIndex
 from index.store import IndexLayout, JsonlTable, file_digest, read_manifest
-from tests.bot_fixtures import ADMIN_ID, USER_ID, new_emulator
+from tests.bot_fixtures import ADMIN_ID, USER_ID
 from tests.index_fixtures import NEWS_ARTICLES
 from tests.serve_harness import (
     CHUNK,
@@ -113,15 +113,6 @@ async def test_a_disk_that_fills_up_during_a_build_leaves_the_old_index_serving(
 
 
 # ----------------------------------------------------------------------- kill -9 mid-/reindex
-
-
-@pytest.fixture
-async def emu() -> AsyncIterator[BotAPIEmulator]:
-    emulator = new_emulator()
-    await emulator.start()
-    yield emulator
-    await emulator.stop()
-    assert [tuple(r) for r in emulator.rejections] == []
 
 
 async def ask_each(emu: BotAPIEmulator) -> list[str]:

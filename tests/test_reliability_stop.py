@@ -9,13 +9,10 @@ restart, and finish the work with the next /reindex without embedding the saved 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
 from index.embedder import Embedder
-from tests.bot_fixtures import ADMIN_ID, USER_ID, new_emulator
+from tests.bot_fixtures import ADMIN_ID, USER_ID
 from tests.serve_harness import (
     CHUNK,
     SMALL_PASSAGES,
@@ -34,15 +31,6 @@ STOP_SECONDS = 10.0  # what the issue asks for; a service manager waits 90 s
 # stopped: about 400 passages and their sentences.
 NEW_FILES = 4
 RUNNING_REINDEX = "running-reindex.json"
-
-
-@pytest.fixture
-async def emu() -> AsyncIterator[BotAPIEmulator]:
-    emulator = new_emulator()
-    await emulator.start()
-    yield emulator
-    await emulator.stop()
-    assert [tuple(r) for r in emulator.rejections] == []
 
 
 def text_of(emu: BotAPIEmulator, message: SentMessage) -> str:

@@ -141,6 +141,32 @@ def test_the_onnx_and_openvino_backends_embed_like_the_torch_model(
     assert not list(shared_model_cache.glob(".tmp-*")), "an export left its temporary folder"
 
 
+def test_the_onnx_backends_tokenize_exactly_as_transformers_does() -> None:
+    """They read tokenizer.json with `tokenizers` (a cold ask without importing transformers
+    and torch): the ids, masks and truncation must be transformers' own."""
+    from transformers import AutoTokenizer
+
+    from index.embedder import resolve_model
+    from index.onnx_backend import _Tokenizer
+
+    model = Path(resolve_model("default"))
+    texts = [
+        "Who heads Roscosmos?",
+        "Кто возглавляет «Роскосмос»? — Дмитрий Рогозин, с 2018 года.",
+        "",
+        "Ünïcödé, 日本語 and 😀 emoji",
+        "word " * 400,  # past the 256 tokens the model reads: truncated alike
+    ]
+    ours = _Tokenizer.of(model, 256)(texts)
+    theirs = AutoTokenizer.from_pretrained(str(model))(
+        texts, padding=True, truncation=True, max_length=256, return_tensors="np"
+    )
+    for name in ("input_ids", "attention_mask", "token_type_ids"):
+        assert ours[name].shape == theirs[name].shape, name
+        assert (ours[name] == theirs[name]).all(), name
+    assert ours["input_ids"].shape[1] == 256
+
+
 def test_the_default_cpu_backend_is_openvino_and_embeds_questions_during_a_build(
     core_embedder: Embedder,
 ) -> None:
