@@ -35,6 +35,7 @@ import numpy as np  # noqa: E402
 from bench.baseline import WORKING_TREE, Code, checkout  # noqa: E402
 from bench.devset_calibration import calibration_section  # noqa: E402
 from bench.devset_corpora import CORPORA, corpus_dir  # noqa: E402
+from bench.devset_database import corpus_database  # noqa: E402
 from bench.devset_scoring import (  # noqa: E402
     HEADER,
     Question,
@@ -88,7 +89,10 @@ def services(config: AppConfig, fresh: bool) -> dict[str, CitebotService]:
             shutil.rmtree(path, ignore_errors=True)
         corpus = config.corpus.model_copy(update={"path": corpus_dir(name), "max_file_mb": 100})
         index = config.index.model_copy(update={"path": path})
-        service = CitebotService(corpus, config.passages, index, config.retrieval, config.answer)
+        database = corpus_database(config.database, index, config.passages, name)
+        service = CitebotService(
+            corpus, config.passages, index, config.retrieval, config.answer, database
+        )
         started = time.perf_counter()
         report = service.rebuild()
         log(f"{name}: {report.passages} passages, {report.passages_embedded} embedded, "
@@ -253,13 +257,14 @@ def main() -> int:
         print("\n".join(speed(questions, made, codes, args)))
         return 0
     print("## Dev set (bench/devset.jsonl)\n")
-    print(f"Measured on {code_state()}.\n")
+    store = "PostgreSQL (database.url)" if config.database.url else "local files"
+    print(f"Measured on {code_state()}, index store: {store}.\n")
     kinds = {kind: 0 for kind in dict.fromkeys(q.kind for q in questions)}
     for q in questions:
         kinds[q.kind] += 1
     print(
         f"{len(questions)} questions ({', '.join(f'{v} {k}' for k, v in kinds.items())}) over "
-        f"{', '.join(f'`{n}` ({len(made[n].live().passages)} passages)' for n in CORPORA)}. "
+        f"{', '.join(f'`{n}` ({made[n].info().passages} passages)' for n in CORPORA)}. "
         "Scored on the snippets users see, **gold phrase only**: hit@k is 1 when the gold phrase "
         "is inside the snippet of one of the first k citations. A refused answerable question "
         "is a miss; near- and off-topic questions pass when refused.\n"

@@ -1,8 +1,9 @@
-"""The `citebot` command: index, ask, sources, serve.
+"""The `citebot` command: index, ask, sources, serve, migrate.
 
 Standard output carries results only (with --json, nothing but JSON lines); progress bars,
 warnings and notices go to standard error. Exit codes: 0 done, 1 unexpected failure,
-2 bad usage or config, 3 no usable index, 4 a build failed or another build is running,
+2 bad usage or config, 3 no usable index (or database tables of another version),
+4 a build failed or another build is running, 5 database.url cannot be reached,
 141 the reader of standard output went away (`citebot ask … | head`), as SIGPIPE would end it.
 """
 
@@ -19,6 +20,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from bot.config import AppConfig, load_config
 from bot.memory import map_large_blocks_separately
+from bot.migrate_command import add_migrate_command
 from bot.progress_bar import ProgressBar
 from bot.terminal_text import render_answer, render_build_report, render_sources
 from index.errors import (
@@ -26,8 +28,10 @@ from index.errors import (
     BuildInProgressError,
     CitebotError,
     ConfigError,
+    DatabaseUnavailableError,
     IndexMismatchError,
     IndexNotFoundError,
+    SchemaMismatchError,
 )
 from index.service import CitebotService
 
@@ -41,6 +45,8 @@ EXIT_CODES: list[tuple[type[CitebotError], int]] = [
     (IndexMismatchError, 3),
     (BuildInProgressError, 4),
     (BuildError, 4),
+    (SchemaMismatchError, 3),
+    (DatabaseUnavailableError, 5),
 ]
 
 
@@ -92,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
         "serve", help=f"run the Telegram bot (${TOKEN_ENV}); without a token, a terminal chat"
     )
     serve.set_defaults(handler=run_serve)
+    add_migrate_command(commands)
     return parser
 
 
@@ -215,6 +222,8 @@ def _setup_logging(verbose: int) -> None:
     )
     for noisy in ("httpx", "bm25s", "sentence_transformers", "faiss"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # The pool's retries while it connects: an unreachable database is then one error line.
+    logging.getLogger("psycopg.pool").setLevel(logging.WARNING if verbose else logging.ERROR)
 
 
 def _quiet_third_party_output() -> None:

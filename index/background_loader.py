@@ -14,7 +14,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from index.errors import CitebotError, IndexMismatchError
 
@@ -33,28 +33,36 @@ LOW_PRIORITY_NICENESS = 10
 REMEMBERED_OUTCOMES = 32
 
 
+# A published build as its store names it: a build folder (local files) or a build id (database).
+Build = Path | str
+
+
+def _name(build: Build) -> str:
+    return build.name if isinstance(build, Path) else build
+
+
 class BackgroundLoader(Generic[Loaded]):
     """Loads one build at a time with `load` and hands each to `swap_in`, newest request last.
 
     `request` never blocks; `wait_for` blocks until a given build is serving (or has failed).
     """
 
-    def __init__(self, load: Callable[[Path], Loaded], swap_in: Callable[[Loaded], None]) -> None:
+    def __init__(self, load: Callable[[Any], Loaded], swap_in: Callable[[Loaded], None]) -> None:
         self._load = load
         self._swap_in = swap_in
         self._changed = threading.Condition()
-        self._wanted: Path | None = None  # the newest build asked for, not started yet
-        self._loading: Path | None = None
+        self._wanted: Build | None = None  # the newest build asked for, not started yet
+        self._loading: Build | None = None
         self._thread: threading.Thread | None = None
         # build directory -> None once swapped in, or the error that kept it out
-        self._outcomes: dict[Path, CitebotError | None] = {}
+        self._outcomes: dict[Build, CitebotError | None] = {}
 
     @property
-    def loading(self) -> Path | None:
+    def loading(self) -> Build | None:
         """The build being loaded now, if any."""
         return self._loading
 
-    def request(self, build_dir: Path) -> None:
+    def request(self, build_dir: Build) -> None:
         """Load `build_dir` in the background, unless it is loading already or failed before."""
         with self._changed:
             if build_dir in (self._loading, self._wanted) or self._failed(build_dir):
@@ -64,7 +72,7 @@ class BackgroundLoader(Generic[Loaded]):
                 self._thread = threading.Thread(target=self._run, name="index-loader", daemon=True)
                 self._thread.start()
 
-    def wait_for(self, build_dir: Path, timeout: float | None = None) -> None:
+    def wait_for(self, build_dir: Build, timeout: float | None = None) -> None:
         """Load `build_dir` unless asked already, and wait until it is swapped in.
 
         Raises the CitebotError that kept it out (IndexMismatchError for a damaged build), or
@@ -73,12 +81,12 @@ class BackgroundLoader(Generic[Loaded]):
         self.request(build_dir)
         with self._changed:
             if not self._changed.wait_for(lambda: build_dir in self._outcomes, timeout):
-                raise TimeoutError(f"build {build_dir.name} was not loaded in {timeout} s")
+                raise TimeoutError(f"build {_name(build_dir)} was not loaded in {timeout} s")
             error = self._outcomes[build_dir]
         if error is not None:
             raise error
 
-    def _failed(self, build_dir: Path) -> bool:
+    def _failed(self, build_dir: Build) -> bool:
         return self._outcomes.get(build_dir) is not None
 
     def _run(self) -> None:
@@ -97,8 +105,8 @@ class BackgroundLoader(Generic[Loaded]):
                 self._loading = None
                 self._changed.notify_all()
 
-    def _load_and_swap(self, build_dir: Path) -> CitebotError | None:
-        logger.info("loading build %s in the background", build_dir.name)
+    def _load_and_swap(self, build_dir: Build) -> CitebotError | None:
+        logger.info("loading build %s in the background", _name(build_dir))
         switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(LOAD_SWITCH_INTERVAL_SECONDS)
         try:
@@ -106,7 +114,7 @@ class BackgroundLoader(Generic[Loaded]):
         except CitebotError as error:
             logger.error(
                 "cannot load build %s; the index that is serving keeps serving: %s",
-                build_dir.name,
+                _name(build_dir),
                 error,
             )
             return error
@@ -114,8 +122,8 @@ class BackgroundLoader(Generic[Loaded]):
             # Not a damaged build but a failing machine (memory, a vanished file): logged with
             # its traceback first, then kept out like a damaged one.
             logger.exception("cannot load build %s; the index that is serving keeps serving",
-                             build_dir.name)  # fmt: skip
-            return IndexMismatchError(f"build {build_dir.name} cannot be loaded: {error}")
+                             _name(build_dir))  # fmt: skip
+            return IndexMismatchError(f"build {_name(build_dir)} cannot be loaded: {error}")
         finally:
             sys.setswitchinterval(switch_interval)
         self._swap_in(loaded)

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from index import errors
-from index.config import CorpusConfig, IndexConfig, PassageConfig
+from index.config import CorpusConfig, DatabaseConfig, IndexConfig, PassageConfig
 from index.models import BuildProgress, BuildReport
 
 
@@ -34,6 +34,7 @@ class BuildJob:
     index: IndexConfig
     full: bool = False
     log_level: int = logging.WARNING  # as `citebot` logs by default
+    database: DatabaseConfig | None = None  # where the index lives when database.url is set
 
     def to_line(self) -> bytes:
         data = {
@@ -42,6 +43,16 @@ class BuildJob:
             "index": self.index.model_dump(mode="json"),
             "full": self.full,
             "log_level": self.log_level,
+            # The URL goes to the worker on its stdin (never its arguments or environment,
+            # which other users can read in /proc) as itself, not as pydantic's "**********".
+            "database_url": (
+                self.database.url.get_secret_value()
+                if self.database is not None and self.database.url is not None
+                else None
+            ),
+            "database": self.database.model_dump(mode="json", exclude={"url"})
+            if self.database is not None
+            else None,
         }
         return json.dumps(data).encode("utf-8") + b"\n"
 
@@ -54,6 +65,11 @@ class BuildJob:
             IndexConfig.model_validate(data["index"]),
             bool(data["full"]),
             int(data["log_level"]),
+            (
+                DatabaseConfig.model_validate({**data["database"], "url": data["database_url"]})
+                if data.get("database") is not None
+                else None
+            ),
         )
 
 

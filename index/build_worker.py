@@ -23,10 +23,10 @@ import time
 from typing import BinaryIO, NoReturn
 
 from index.build_protocol import BuildJob, error_line, progress_line, report_line
-from index.builder import build_index
 from index.embedder import Embedder
 from index.errors import CitebotError
 from index.models import BuildProgress
+from index.stores import open_store
 
 logger = logging.getLogger("citebot.build_worker")
 
@@ -79,8 +79,9 @@ def main() -> int:
     embedder = functools.cache(lambda: Embedder(job.index))
     logger.info("build worker %d: building %s", os.getpid(), job.index.path)
     try:
-        report = build_index(
-            job.corpus, job.passages, job.index, embedder, outbox.progress, job.full, cancel
+        store = open_store(job.index, job.passages, job.database)
+        report = store.build(
+            job.corpus, job.passages, embedder, outbox.progress, job.full, cancel, False
         )
     except CitebotError as error:
         outbox.send(error_line(error))

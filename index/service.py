@@ -9,40 +9,30 @@ waits for a load.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from index.answering import answer_question
-from index.background_loader import BackgroundLoader, run_at_low_priority
-from index.builder import build_index
-from index.config import AnswerConfig, CorpusConfig, IndexConfig, PassageConfig, RetrievalConfig
+from index.background_loader import BackgroundLoader, Build
+from index.config import (
+    AnswerConfig,
+    CorpusConfig,
+    DatabaseConfig,
+    IndexConfig,
+    PassageConfig,
+    RetrievalConfig,
+)
 from index.embedder import Embedder, question_languages
 from index.errors import IndexNotFoundError
 from index.models import Answer, BuildProgress, BuildReport, Document, SourceInfo
-from index.retriever import LoadedIndex
-from index.store import IndexLayout, read_manifest
+from index.store_api import SearchIndex
+from index.stores import IndexInfo, open_store
 
 logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[BuildProgress], None]
-
-
-@dataclass(frozen=True)
-class IndexInfo:
-    """What /stats shows about the live index."""
-
-    build_id: str
-    built_at: str  # ISO 8601, UTC
-    build_seconds: float
-    articles: int
-    passages: int
-    model: str
-    index_type: str
-    bytes_on_disk: int
 
 
 class CitebotService:
@@ -62,13 +52,15 @@ class CitebotService:
         index: IndexConfig,
         retrieval: RetrievalConfig,
         answer: AnswerConfig,
+        database: DatabaseConfig | None = None,
     ) -> None:
         self._corpus, self._passages, self._index_config = corpus, passages, index
         self._retrieval, self._answer_config = retrieval, answer
-        self._layout = IndexLayout(index.path)
+        # The local files, or PostgreSQL when database.url is set (index/stores.py).
+        self._store = open_store(index, passages, database)
         self._embedder: Embedder | None = None
         self._embedder_lock = threading.Lock()
-        self._live: LoadedIndex | None = None
+        self._live: SearchIndex | None = None
         self._swap_lock = threading.Lock()
         self._checked_at = 0.0
         self._loader = BackgroundLoader(self._open_build, self._swap_in)
@@ -82,6 +74,7 @@ class CitebotService:
             config.index,  # type: ignore[attr-defined]
             config.retrieval,  # type: ignore[attr-defined]
             config.answer,  # type: ignore[attr-defined]
+            getattr(config, "database", None),
         )
 
     @property
@@ -96,20 +89,16 @@ class CitebotService:
             return self._embedder
 
     def has_index(self) -> bool:
-        return self._layout.current_build() is not None
+        return self._store.has_index()
 
     def load(self) -> None:
         """Load the published index on this thread, waiting for it (raises IndexNotFoundError /
         IndexMismatchError). For start-up and the CLI: a serving process lets `live` notice new
         builds, or calls `use_build`."""
-        self._swap_in(
-            # A delta build over the serving build's base loads only its delta (index/segments.py).
-            LoadedIndex.open_current(
-                self._index_config, self._index_config.verify_checksums, reuse=self._live
-            )
-        )
+        # The local store loads only the delta of a build over the base it holds already.
+        self._swap_in(self._store.open(previous=self._live))
 
-    def live(self) -> LoadedIndex:
+    def live(self) -> SearchIndex:
         """The index serving now. A newer published build is only noticed here: it is loaded
         in the background, and this call returns the index serving meanwhile."""
         current = self._live
@@ -119,8 +108,8 @@ class CitebotService:
             current = self._live
         elif now - self._checked_at > self.RELOAD_CHECK_SECONDS:
             self._checked_at = now
-            target = self._layout.current_build()
-            if target is not None and target != current.build_dir.resolve():
+            target = self._store.newer(current)
+            if target is not None:
                 self._loader.request(target)
         if current is None:
             raise IndexNotFoundError(f"no index at {self.index_dir} yet: run `citebot index`")
@@ -133,21 +122,18 @@ class CitebotService:
         live = self._live
         if live is not None and live.build_id == build_id:
             return
-        self._loader.wait_for((self._layout.builds / build_id).resolve(), timeout)
+        self._loader.wait_for(self._store.build_named(build_id), timeout)
 
     @property
-    def loading_build(self) -> Path | None:
+    def loading_build(self) -> Build | None:
         """The build being loaded in the background now, if any."""
         return self._loader.loading
 
-    def _open_build(self, build_dir: Path) -> LoadedIndex:
-        """Load a build on the loader's thread: its checksums first, at a lower priority (they
-        read every byte: 5.8 GB at 1M passages), then the rest (sizes are checked again)."""
-        if self._index_config.verify_checksums:
-            run_at_low_priority(lambda: read_manifest(build_dir, verify_checksums=True))
-        return LoadedIndex(build_dir, self._index_config, verify_checksums=False, reuse=self._live)
+    def _open_build(self, build: Build) -> SearchIndex:
+        """Load a build on the loader's thread (the store knows how)."""
+        return self._store.open_build(build, self._live)
 
-    def _swap_in(self, loaded: LoadedIndex) -> None:
+    def _swap_in(self, loaded: SearchIndex) -> None:
         with self._swap_lock:
             self._live = loaded
             self._checked_at = time.monotonic()
@@ -159,10 +145,10 @@ class CitebotService:
         those characters replaced: the tokenizers refuse it.
         """
         question = question.encode("utf-8", "replace").decode("utf-8")
-        index = self.live()
-        return answer_question(
-            question, index, self.embedder, self._retrieval, self._answer_config, max_citations
-        )
+        with self._store.reading(self.live()) as index:
+            return answer_question(
+                question, index, self.embedder, self._retrieval, self._answer_config, max_citations
+            )
 
     def rebuild(
         self,
@@ -177,10 +163,9 @@ class CitebotService:
         that one to end), BuildError when it fails and BuildCancelledError when `cancel` is set
         meanwhile (either way the previous index keeps serving).
         """
-        report = build_index(
-            self._corpus, self._passages, self._index_config, lambda: self.embedder, progress,
-            full, cancel, wait,
-        )  # fmt: skip
+        report = self._store.build(
+            self._corpus, self._passages, lambda: self.embedder, progress, full, cancel, wait
+        )
         live = self._live
         if live is None or live.build_id != report.build_id:
             self.load()
@@ -204,16 +189,4 @@ class CitebotService:
         )
 
     def info(self) -> IndexInfo:
-        index = self.live()
-        manifest = index.manifest.data
-        size = sum(f["bytes"] for f in manifest["files"].values())
-        return IndexInfo(
-            build_id=index.build_id,
-            built_at=manifest["built_at"],
-            build_seconds=float(manifest["build_seconds"]),
-            articles=int(manifest["article_count"]),
-            passages=int(manifest["passage_count"]),
-            model=index.manifest.model,
-            index_type=str(manifest["index_type"]),
-            bytes_on_disk=size + os.path.getsize(index.build_dir / "manifest.json"),
-        )
+        return self._store.info(self.live())

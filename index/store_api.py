@@ -1,8 +1,9 @@
 """What answering needs from an index, whichever store holds it.
 
-`LoadedIndex` (index/retriever.py: one published build of local files) is the first store; a
-database store implements the same surface. Answering (index/answering.py) and the service see
-only this protocol, so answers and the JSON contract do not change with the store.
+`LoadedIndex` (index/retriever.py: one published build of local files) and `PgIndex`
+(index/pg_index.py: PostgreSQL + pgvector) implement it; index/stores.py picks one. Answering
+(index/answering.py) and the service see only this protocol, so answers and the JSON contract
+do not change with the store.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from index.build_protocol import (
     read_message,
     report_line,
 )
-from index.config import CorpusConfig, IndexConfig, PassageConfig
+from index.config import CorpusConfig, DatabaseConfig, IndexConfig, PassageConfig
 from index.models import BuildProgress, BuildReport
 
 
@@ -27,6 +28,21 @@ def test_a_job_arrives_with_exactly_the_settings_of_the_process_that_sent_it() -
         log_level=20,
     )
     assert BuildJob.from_line(job.to_line()) == job
+
+
+def test_a_job_carries_the_database_url_itself_to_the_worker() -> None:
+    """A SecretStr dumps as "**********": the worker would build into no database at all."""
+    url = "postgresql://citebot:pw-123@db.example:5432/citebot"
+    job = BuildJob(
+        CorpusConfig(path=Path("/srv/corpus")), PassageConfig(), IndexConfig(), True,
+        logging.INFO, DatabaseConfig(url=url, pool_size=3),
+    )  # fmt: skip
+    arrived = BuildJob.from_line(job.to_line())
+    assert arrived.database is not None and arrived.database.url is not None
+    assert arrived.database.url.get_secret_value() == url
+    assert arrived.database.pool_size == 3
+    without = BuildJob(CorpusConfig(), PassageConfig(), IndexConfig())
+    assert BuildJob.from_line(without.to_line()).database is None
 
 
 def test_progress_and_a_report_arrive_as_they_were_sent() -> None:

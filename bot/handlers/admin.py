@@ -187,7 +187,10 @@ async def rebuild_with_progress(
     )
     interrupted = False
     config = state.config
-    job = BuildJob(config.corpus, config.passages, config.index, full, logging.getLogger().level)
+    job = BuildJob(
+        config.corpus, config.passages, config.index, full, logging.getLogger().level,
+        config.database,
+    )  # fmt: skip
     try:
         report = await asyncio.to_thread(
             rebuild_in_worker, state.service, job, progress.report, state.stopping
