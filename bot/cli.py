@@ -21,6 +21,7 @@ from bot.config import AppConfig, load_config
 from bot.memory import map_large_blocks_separately
 from bot.progress_bar import ProgressBar
 from bot.terminal_text import render_answer, render_build_report, render_sources
+from bot.webhook_cli import add_webhook_command
 from index.errors import (
     BuildError,
     BuildInProgressError,
@@ -92,6 +93,8 @@ def _parser() -> argparse.ArgumentParser:
         "serve", help=f"run the Telegram bot (${TOKEN_ENV}); without a token, a terminal chat"
     )
     serve.set_defaults(handler=run_serve)
+
+    add_webhook_command(commands)
     return parser
 
 

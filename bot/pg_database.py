@@ -20,6 +20,9 @@ from index.errors import DatabaseUnavailableError
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+# While the pool is failing, calls wait this long for one of its connections before making
+# their own (rather than `database.connect_timeout` every time).
+FAILING_POOL_WAIT_SECONDS = 0.2
 
 
 class Database:
@@ -28,17 +31,21 @@ class Database:
     def __init__(self, connections: ConnectionPool, checkout_seconds: float) -> None:
         self.pool = connections
         self.checkout_seconds = checkout_seconds
+        self._pool_failing = False
 
     def run(self, work: Callable[[psycopg.Connection], T]) -> T:
         """`work` on a pooled connection (autocommit). A connection that breaks is replaced
         once; DatabaseUnavailableError when the database cannot be reached (the pool has no
-        connection within `database.connect_timeout`, nor can one be made) or the fresh
-        connection breaks too."""
+        connection within `database.connect_timeout`, or a moment while it is failing, and
+        none can be made) or the fresh connection breaks too."""
         for attempt in (1, 2):
+            wait = FAILING_POOL_WAIT_SECONDS if self._pool_failing else self.checkout_seconds
             try:
-                with self.pool.connection(timeout=self.checkout_seconds) as connection:
+                with self.pool.connection(timeout=wait) as connection:
+                    self._pool_failing = False
                     return work(connection)
             except PoolTimeout:
+                self._pool_failing = True
                 return self._run_alone(work)
             except psycopg.OperationalError as error:
                 if attempt == 2:

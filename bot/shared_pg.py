@@ -45,6 +45,7 @@ _TABLES = """
 CREATE TABLE bot_updates (
     update_id bigint PRIMARY KEY,
     replica text NOT NULL,
+    claim text NOT NULL,
     claimed_at timestamptz NOT NULL DEFAULT now(),
     lease_until timestamptz NOT NULL,
     done_at timestamptz
@@ -88,40 +89,55 @@ class PgClaims:
         self._database = database
         self._lease = lease_seconds
         self.replica = replica
-        self._handling: dict[int, float] = {}  # update id -> when this replica claimed it
+        self._handling: dict[int, tuple[float, str]] = {}  # update id -> (when, claim token)
+        # Updates this replica claimed but could not handle (the database failed mid-way):
+        # their claim tokens, so Telegram's next delivery here may take them up again at once.
+        self._abandoned: dict[int, str] = {}
         self._housekept = time.monotonic()
 
     async def claim(self, update_id: int) -> Claim:
-        claim = await self._database.call(lambda c: self._claim(c, update_id))
+        # Each attempt has a token of its own: a second delivery to this same replica is
+        # another attempt (BUSY), while our own insert whose answer a broken connection lost
+        # is recognised when Database.run tries again (NEW).
+        token = secrets.token_hex(8)
+        ours = {token, self._abandoned.get(update_id, token)}
+        claim = await self._database.call(lambda c: self._claim(c, update_id, token, ours))
         if claim is Claim.NEW:
-            self._handling[update_id] = time.monotonic()
+            self._abandoned.pop(update_id, None)
+            self._handling[update_id] = (time.monotonic(), token)
         return claim
 
-    def _claim(self, connection: psycopg.Connection, update_id: int) -> Claim:
+    def _claim(
+        self, connection: psycopg.Connection, update_id: int, token: str, ours: set[str]
+    ) -> Claim:
         taken = connection.execute(
-            "INSERT INTO bot_updates AS u (update_id, replica, lease_until)"
-            " VALUES (%(id)s, %(replica)s, now() + make_interval(secs => %(lease)s))"
+            "INSERT INTO bot_updates AS u (update_id, replica, claim, lease_until)"
+            " VALUES (%(id)s, %(replica)s, %(token)s,"
+            "  now() + make_interval(secs => %(lease)s))"
             " ON CONFLICT (update_id) DO UPDATE SET replica = excluded.replica,"
-            "  lease_until = excluded.lease_until, claimed_at = now()"
+            "  claim = excluded.claim, lease_until = excluded.lease_until, claimed_at = now()"
             " WHERE u.done_at IS NULL AND u.lease_until < now()"
             " RETURNING update_id",
-            {"id": update_id, "replica": self.replica, "lease": self._lease},
+            {"id": update_id, "replica": self.replica, "token": token, "lease": self._lease},
         ).fetchone()
         if taken is not None:
             return Claim.NEW
         row = connection.execute(
-            "SELECT done_at IS NOT NULL, replica FROM bot_updates WHERE update_id = %s",
+            "SELECT done_at IS NOT NULL, claim FROM bot_updates WHERE update_id = %s",
             (update_id,),
         ).fetchone()
         if row is None:  # removed meanwhile by housekeeping: days old, long answered
             return Claim.DUPLICATE
-        done, holder = bool(row[0]), str(row[1])
-        if done:
+        if bool(row[0]):
             return Claim.DUPLICATE
-        # Ours but not being handled: our first attempt's answer was lost with its connection.
-        if holder == self.replica and update_id not in self._handling:
-            return Claim.NEW
-        return Claim.BUSY
+        if row[1] not in ours:
+            return Claim.BUSY
+        connection.execute(
+            "UPDATE bot_updates SET claim = %s, lease_until = now() + make_interval(secs => %s)"
+            " WHERE update_id = %s",
+            (token, self._lease, update_id),
+        )
+        return Claim.NEW
 
     async def finish(self, update_id: int) -> None:
         self._handling.pop(update_id, None)
@@ -133,11 +149,13 @@ class PgClaims:
         )
 
     def abandon(self, update_id: int) -> None:
-        self._handling.pop(update_id, None)  # no longer renewed; ours to claim again
+        handling = self._handling.pop(update_id, None)  # no longer renewed
+        if handling is not None:
+            self._abandoned[update_id] = handling[1]
 
     async def renew(self) -> None:
         now = time.monotonic()
-        for update_id, since in list(self._handling.items()):
+        for update_id, (since, _) in list(self._handling.items()):
             if now - since > MAX_HANDLING_SECONDS:
                 logger.warning("update %s: still not handled after %.0f s", update_id, now - since)
                 del self._handling[update_id]

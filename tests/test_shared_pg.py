@@ -50,6 +50,9 @@ async def test_an_update_is_handled_by_one_replica_once(
     await a.claims.finish(1)
     assert await b.claims.claim(1) is Claim.DUPLICATE
     assert await a.claims.claim(1) is Claim.DUPLICATE
+    # Two deliveries reaching one replica at the same moment.
+    both = await asyncio.gather(a.claims.claim(2), a.claims.claim(2))
+    assert sorted(c.value for c in both) == ["busy", "new"]
 
 
 async def test_an_update_a_dead_replica_claimed_is_taken_over_after_its_lease(
