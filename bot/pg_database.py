@@ -16,6 +16,7 @@ from typing import TypeVar
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from index.config import DatabaseConfig
 from index.errors import DatabaseUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -28,9 +29,11 @@ FAILING_POOL_WAIT_SECONDS = 0.2
 class Database:
     """The process's pool, used the way every call here needs: on a thread, retried once."""
 
-    def __init__(self, connections: ConnectionPool, checkout_seconds: float) -> None:
+    def __init__(self, connections: ConnectionPool, config: DatabaseConfig) -> None:
+        assert config.url is not None
         self.pool = connections
-        self.checkout_seconds = checkout_seconds
+        self.checkout_seconds = config.connect_timeout
+        self._config = config
         self._pool_failing = False
 
     def run(self, work: Callable[[psycopg.Connection], T]) -> T:
@@ -61,7 +64,9 @@ class Database:
         so the database may be back well before the pool tries again; meanwhile calls connect
         themselves, and the bot recovers as soon as the database does."""
         try:
-            with psycopg.connect(self.pool.conninfo, **self.pool.kwargs) as connection:
+            url = self._config.url.get_secret_value()  # type: ignore[union-attr]
+            timeout = max(1, round(self._config.connect_timeout))
+            with psycopg.connect(url, autocommit=True, connect_timeout=timeout) as connection:
                 return work(connection)
         except psycopg.OperationalError as error:
             raise DatabaseUnavailableError("the database is unreachable") from error

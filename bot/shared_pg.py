@@ -284,7 +284,7 @@ def pg_shared_state(config: AppConfig) -> SharedState:
     connections = pool(config.database)
     with connections.connection() as connection:
         ensure_schema(connection, SCHEMA_COMPONENT, SCHEMA_VERSION, create_tables)
-    database = Database(connections, config.database.connect_timeout)
+    database = Database(connections, config.database)
     telegram = config.telegram
     return SharedState(
         claims=PgClaims(database, telegram.update_lease_seconds, replica_name()),
