@@ -17,12 +17,14 @@ from telegram.ext import AIORateLimiter, Application, ContextTypes, Defaults
 
 from bot.config import AppConfig
 from bot.context import STATE_KEY, BotState, CitebotContext
-from bot.feedback import FeedbackStore
 from bot.handlers import add_handlers
 from bot.handlers.admin import report_interrupted_reindex
 from bot.menu import register_commands
 from bot.polling import PollingRequest
+from bot.replica_server import run_replica
+from bot.shared_state import open_shared_state
 from bot.shutdown import install_stop_signals
+from bot.update_gate import add_update_gate, start_renewing
 from index.service import CitebotService
 
 logger = logging.getLogger(__name__)
@@ -93,7 +95,7 @@ def build_application(
     """The bot's Application, ready to initialize and start (polling or webhook)."""
     # httpx logs every request URL at INFO, and Bot API URLs contain the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    state = BotState(config=config, service=service, feedback=FeedbackStore(config.feedback_db))
+    state = BotState(config=config, service=service, shared=open_shared_state(config))
     application = (
         Application.builder()
         .token(token)
@@ -114,6 +116,7 @@ def build_application(
         .build()
     )
     application.bot_data[STATE_KEY] = state
+    add_update_gate(application)
     add_handlers(application)
     return application
 
@@ -121,6 +124,7 @@ def build_application(
 async def start_up(application: Application) -> None:  # type: ignore[type-arg]
     """Before the first update: report a reindex the last run left unfinished, then show the
     command menus (whose registration tells a test harness the bot is up)."""
+    start_renewing(application.bot_data[STATE_KEY])
     await report_interrupted_reindex(application)
     await register_commands(application)
 
@@ -143,7 +147,7 @@ def run_bot(
         secret = (
             webhook_secret if webhook_secret is not None else os.environ.get(WEBHOOK_SECRET_ENV, "")
         )
-        problem = _webhook_problem(telegram.webhook_url, secret)
+        problem = webhook_problem(telegram.webhook_url, secret)
         if problem:
             print(f"citebot: {problem}", file=sys.stderr)
             return 2
@@ -156,7 +160,10 @@ def run_bot(
     asyncio.set_event_loop(loop := asyncio.new_event_loop())
     install_stop_signals(loop, application.bot_data[STATE_KEY].stopping)
     try:
-        if telegram.mode == "webhook":
+        if telegram.mode == "webhook" and config.database.url is not None:
+            # One of several replicas: the webhook is `citebot webhook set`'s, never touched here.
+            run_replica(application, loop, secret)
+        elif telegram.mode == "webhook":
             application.run_webhook(
                 listen=telegram.webhook_listen,
                 port=telegram.webhook_port,
@@ -193,7 +200,8 @@ def run_bot(
     return 0
 
 
-def _webhook_problem(webhook_url: str | None, secret: str) -> str | None:
+def webhook_problem(webhook_url: str | None, secret: str) -> str | None:
+    """Why webhook mode cannot start with these settings, or None."""
     if not secret:
         return (
             f"webhook mode needs ${WEBHOOK_SECRET_ENV} (Telegram's secret-token check); "

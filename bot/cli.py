@@ -23,6 +23,7 @@ from bot.memory import map_large_blocks_separately
 from bot.migrate_command import add_migrate_command
 from bot.progress_bar import ProgressBar
 from bot.terminal_text import render_answer, render_build_report, render_sources
+from bot.webhook_cli import add_webhook_command
 from index.errors import (
     BuildError,
     BuildInProgressError,
@@ -99,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler=run_serve)
     add_migrate_command(commands)
+    add_webhook_command(commands)
     return parser
 
 

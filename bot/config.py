@@ -47,6 +47,9 @@ class TelegramConfig(Section):
     # "typing…" is shown when an answer takes longer than this (0: always). Telegram advises the
     # action only for replies that take noticeable time; below it the reply itself arrives first.
     typing_after_seconds: float = Field(0.3, ge=0, le=10)
+    # Replicas (database.url set): an update a replica claimed is its own for this long, renewed
+    # while it handles it; if the replica dies, another may handle the update once it runs out.
+    update_lease_seconds: float = Field(30.0, ge=1, le=3600)
 
 
 class AppConfig(BaseSettings):

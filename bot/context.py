@@ -16,9 +16,11 @@ from telegram.constants import ChatType
 from telegram.ext import CallbackContext, ExtBot
 
 from bot.config import AppConfig
-from bot.feedback import FeedbackStore
-from bot.ratelimit import UserRateLimiter, Verdict
+from bot.gate_state import UpdateGate
+from bot.metrics import BotMetrics
+from bot.ratelimit import Verdict
 from bot.reindex_record import ReindexRecord
+from bot.shared_state import Feedback, RateLimit, ReindexGuard, SharedState
 from bot.stats import QuestionStats
 from bot.uploads import PendingUploads
 from index.service import CitebotService
@@ -35,8 +37,6 @@ T = TypeVar("T")
 
 # Telegram's account that stands in for anonymous group admins; it is never one of ours.
 GROUP_ANONYMOUS_BOT_ID = 1087968824
-# A group that adds the bot again and again is greeted at most this often.
-GREET_AGAIN_AFTER_SECONDS = 3600.0
 
 
 @dataclass
@@ -45,15 +45,12 @@ class BotState:
 
     config: AppConfig
     service: CitebotService
-    feedback: FeedbackStore
+    # Limits, answers and votes, the reindex lock and update claims: in this process, or in
+    # the database replicas share (bot/shared_state.py).
+    shared: SharedState
     stats: QuestionStats = field(default_factory=QuestionStats)
-    limiter: UserRateLimiter = field(init=False)
-    # Replies to a group wait for Telegram's group flood limit while holding one of the
-    # concurrent-update slots; without these limits one busy group could hold them all.
-    group_limiter: UserRateLimiter = field(init=False)
-    greeted: UserRateLimiter = field(init=False)
-    # Held while a reindex (or an upload and its reindex) runs; a second one is refused.
-    reindex_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    metrics: BotMetrics = field(default_factory=BotMetrics)
+    gate: UpdateGate = field(default_factory=UpdateGate)
     # Uploads that would replace an article, until the admin says "Replace it".
     pending_uploads: PendingUploads = field(default_factory=PendingUploads)
     reindex_record: ReindexRecord = field(init=False)
@@ -64,10 +61,31 @@ class BotState:
     )
 
     def __post_init__(self) -> None:
-        self.limiter = UserRateLimiter(self.config.telegram.user_questions_per_minute)
-        self.group_limiter = UserRateLimiter(self.config.telegram.group_questions_per_minute)
-        self.greeted = UserRateLimiter(1, period=GREET_AGAIN_AFTER_SECONDS)
         self.reindex_record = ReindexRecord(self.config.index.path)
+
+    @property
+    def feedback(self) -> Feedback:
+        return self.shared.feedback
+
+    @property
+    def limiter(self) -> RateLimit:
+        """Questions per user."""
+        return self.shared.user_limit
+
+    @property
+    def group_limiter(self) -> RateLimit:
+        """Replies to a group wait for Telegram's group flood limit while holding one of the
+        concurrent-update slots; without this limit one busy group could hold them all."""
+        return self.shared.group_limit
+
+    @property
+    def greeted(self) -> RateLimit:
+        return self.shared.greeting_limit
+
+    @property
+    def reindex_guard(self) -> ReindexGuard:
+        """Held while a reindex (or an upload and its reindex) runs; a second one is refused."""
+        return self.shared.reindex_guard
 
     async def off_loop(self, function: Callable[..., T], *args: Any) -> T:
         """Run answering work on the answer threads, keeping the event loop free."""
@@ -75,14 +93,16 @@ class BotState:
         return await loop.run_in_executor(self.answer_threads, functools.partial(function, *args))
 
     def close(self) -> None:
+        if self.gate.renewal is not None:
+            self.gate.renewal.cancel()
         self.answer_threads.shutdown(wait=False, cancel_futures=True)
-        self.feedback.close()
+        self.shared.close()
 
-    def check_chat(self, chat: Chat) -> Verdict:
+    async def check_chat(self, chat: Chat) -> Verdict:
         """Whether a group may have another answer now (private chats always may)."""
         if chat.type == ChatType.PRIVATE:
             return Verdict.ALLOW
-        return self.group_limiter.check(chat.id)
+        return await self.group_limiter.take(chat.id)
 
     def is_admin(self, update: Update) -> bool:
         """Whether a real user listed by numeric id in `telegram.admins` sent this update.

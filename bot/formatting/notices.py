@@ -33,6 +33,16 @@ VOTE_THANKS = N_("Thanks for the feedback!")
 VOTE_NOT_SAVED = N_("Sorry, I couldn't save your vote just now. Please try again later.")
 NO_MORE = N_("No more sources for this question.")
 SOMETHING_WRONG = N_("Sorry, something went wrong on my side. Please try again later.")
+# The database replicas share is unreachable. Behind a webhook Telegram delivers the question
+# again, so it is answered when the database is back; with long polling it is not.
+UNAVAILABLE_WILL_ANSWER = N_(
+    "Sorry, I can't answer just now: my database is temporarily unavailable. "
+    "I'll answer your question as soon as it is back."
+)
+UNAVAILABLE_ASK_AGAIN = N_(
+    "Sorry, I can't answer just now: my database is temporarily unavailable. "
+    "Please ask again in a few minutes."
+)
 # The stages a build reports (index/builder.py), as a reindex's progress message names them.
 BUILD_STAGES = {
     # TRANSLATORS: this and the next four are stages of a reindex, shown as "Reindexing — …".

@@ -35,6 +35,7 @@ from bot.uploads import (
 from index.build_process import rebuild_in_worker
 from index.build_protocol import BuildJob
 from index.errors import BuildCancelledError, BuildInProgressError, CitebotError
+from index.models import BuildProgress
 
 logger = logging.getLogger(__name__)
 
@@ -68,11 +69,11 @@ async def reindex(update: Update, context: CitebotContext) -> None:
     if not await admins_only(update, state, "/reindex", notices.NOT_ADMIN):
         return
     translator = translator_for_update(update)
-    if state.reindex_lock.locked():
-        await reply(message, translator.gettext(notices.ALREADY_RUNNING))
-        return
     full = (context.args or [""])[0].lower() == "full"
-    async with state.reindex_lock:
+    async with state.reindex_guard.hold() as held:
+        if not held:  # here or, with replicas, on any other
+            await reply(message, translator.gettext(notices.ALREADY_RUNNING))
+            return
         await rebuild_with_progress(message, state, translator, full=full)
 
 
@@ -85,10 +86,10 @@ async def upload(update: Update, context: CitebotContext) -> None:
     if not await admins_only(update, state, "a file upload", notices.UPLOAD_NOT_ADMIN):
         return
     translator = translator_for_update(update)
-    if state.reindex_lock.locked():
-        await reply(message, translator.gettext(notices.ALREADY_RUNNING_UPLOAD))
-        return
-    async with state.reindex_lock:
+    async with state.reindex_guard.hold() as held:
+        if not held:
+            await reply(message, translator.gettext(notices.ALREADY_RUNNING_UPLOAD))
+            return
         try:
             file_name, data = await _fetch_checked(message, state)
         except UploadRejectedError as rejection:
@@ -123,18 +124,21 @@ async def upload_choice(update: Update, context: CitebotContext) -> None:
     if choice is None or message is None:
         await query.answer(translator.gettext(notices.UPLOAD_EXPIRED))
         return
-    if choice.replace and state.reindex_lock.locked():
-        await query.answer(translator.gettext(notices.ALREADY_RUNNING))
-        return  # the file stays held: the admin can press again when the build is done
-    pending = state.pending_uploads.take(message.chat_id, choice.token)
-    if pending is None:
-        await query.answer(translator.gettext(notices.UPLOAD_EXPIRED))
-        return
-    await query.answer()
     if not choice.replace:
-        await edit(message, builds.upload_kept(translator, pending.file_name))
+        kept = state.pending_uploads.take(message.chat_id, choice.token)
+        await query.answer(None if kept is not None else translator.gettext(notices.UPLOAD_EXPIRED))
+        if kept is not None:
+            await edit(message, builds.upload_kept(translator, kept.file_name))
         return
-    async with state.reindex_lock:
+    async with state.reindex_guard.hold() as held:
+        if not held:
+            await query.answer(translator.gettext(notices.ALREADY_RUNNING))
+            return  # the file stays held: the admin can press again when the build is done
+        pending = state.pending_uploads.take(message.chat_id, choice.token)
+        if pending is None:
+            await query.answer(translator.gettext(notices.UPLOAD_EXPIRED))
+            return
+        await query.answer()
         await _save(state, message.chat_id, pending.file_name, pending.data)
         await edit(message, builds.upload_saved(translator, pending.file_name, len(pending.data)))
         await rebuild_with_progress(message, state, translator, full=False)
@@ -178,7 +182,7 @@ async def rebuild_with_progress(
     message: Message, state: BotState, translator: Translator, full: bool
 ) -> None:
     """Run the build in a worker process, showing progress, then its report or its error, in
-    the admin's language. The caller holds `state.reindex_lock`."""
+    the admin's language. The caller holds `state.reindex_guard`."""
     shown = await reply(message, builds.progress_text(translator, None))
     progress = ProgressMessage(shown, translator)
     record = state.reindex_record
@@ -186,6 +190,11 @@ async def rebuild_with_progress(
         record.remember, RunningReindex(shown.chat_id, shown.message_id, translator.language)
     )
     interrupted = False
+
+    def report_progress(step: BuildProgress) -> None:
+        progress.report(step)
+        state.metrics.build_step(step)
+
     config = state.config
     job = BuildJob(
         config.corpus, config.passages, config.index, full, logging.getLogger().level,
@@ -193,7 +202,7 @@ async def rebuild_with_progress(
     )  # fmt: skip
     try:
         report = await asyncio.to_thread(
-            rebuild_in_worker, state.service, job, progress.report, state.stopping
+            rebuild_in_worker, state.service, job, report_progress, state.stopping
         )
     except BuildCancelledError:
         interrupted = True  # the record stays: the admin hears of it again after the restart
@@ -213,6 +222,7 @@ async def rebuild_with_progress(
         await progress.finish(builds.build_failed_text(translator, unexpected))
         raise
     finally:
+        state.metrics.build_ended()
         if not interrupted:
             await asyncio.to_thread(record.forget)
         await asyncio.to_thread(return_freed_memory)

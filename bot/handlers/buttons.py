@@ -20,7 +20,7 @@ from bot.i18n import Translator, translator_for_user
 from bot.keyboards import Action, ButtonData, more_keyboard, page_keyboard, parse_button
 from bot.ratelimit import Verdict
 from bot.replies import edit, reply
-from index.errors import CitebotError
+from index.errors import CitebotError, DatabaseUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ async def button(update: Update, context: CitebotContext) -> None:
         return
     translator = translator_for_user(query.from_user)
     notice: str | None = notices.EXPIRED
+    unavailable = False
     try:
         request = parse_button(query.data)
         message = query.message if isinstance(query.message, Message) else None
@@ -44,8 +45,12 @@ async def button(update: Update, context: CitebotContext) -> None:
             )
         else:
             logger.info("callback from %s: unknown or expired data", query.from_user.id)
+    except DatabaseUnavailableError:
+        unavailable = True  # the error handler answers the press: "temporarily unavailable"
+        raise
     finally:
-        await query.answer(translator.gettext(notice) if notice else None)
+        if not unavailable:
+            await query.answer(translator.gettext(notice) if notice else None)
 
 
 async def _find_record(
@@ -74,10 +79,10 @@ async def _carry_out(
             state.feedback.vote, record.answer_id, query.from_user.id, request.argument
         )
         return notices.VOTE_THANKS if saved else notices.VOTE_NOT_SAVED
-    if state.check_chat(message.chat) is not Verdict.ALLOW:
+    if await state.check_chat(message.chat) is not Verdict.ALLOW:
         return notices.GROUP_RATE_LIMITED  # shown on the button: no message to wait for
     if request.action is Action.MORE:
-        if state.limiter.check(asker_key(update)) is not Verdict.ALLOW:
+        if await state.limiter.take(asker_key(update)) is not Verdict.ALLOW:
             return notices.RATE_LIMITED
         return await _show_more(state, record, request.argument, message, translator)
     return await _show_article_page(state, record, request, message, translator)

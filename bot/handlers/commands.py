@@ -111,7 +111,7 @@ async def greet_group(update: Update, context: CitebotContext) -> None:
     change = update.my_chat_member
     if change is None or not joined_group(change):
         return
-    if context.state.greeted.check(change.chat.id) is not Verdict.ALLOW:
+    if await context.state.greeted.take(change.chat.id) is not Verdict.ALLOW:
         logger.info("chat %s: added to group again; greeted it recently", change.chat.id)
         return
     logger.info("chat %s: added to group", change.chat.id)

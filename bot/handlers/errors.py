@@ -11,6 +11,8 @@ from telegram.error import Forbidden, NetworkError, TelegramError, TimedOut
 from bot.context import CitebotContext
 from bot.formatting import notices
 from bot.i18n import translator_for_update
+from bot.update_gate import defer_unavailable
+from index.errors import DatabaseUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +29,11 @@ async def log_error(update: object, context: CitebotContext) -> None:
     if update is None and isinstance(context.error, NetworkError):
         # Fetching updates failed (Telegram unreachable or failing); polling tries again.
         logger.warning("cannot fetch updates from Telegram: %s", context.error)
+        return
+    if isinstance(context.error, DatabaseUnavailableError) and isinstance(update, Update):
+        # Replicas' shared database went away mid-way: nothing was answered yet.
+        logger.warning("update %s in chat %s: %s", update_id, chat_id, context.error)
+        await defer_unavailable(update, context)
         return
     if isinstance(context.error, TimedOut):
         # Telegram did not confirm in time but most likely delivered the reply: an apology

@@ -33,7 +33,7 @@ async def inline_query(update: Update, context: CitebotContext) -> None:
     started = time.perf_counter()
     found: bool | None = None
     results: list[InlineQueryResultArticle] = []
-    if question and state.limiter.check(asker_key(update)) is Verdict.ALLOW:
+    if question and await state.limiter.take(asker_key(update)) is Verdict.ALLOW:
         try:
             answer = await state.off_loop(
                 state.service.answer, question, state.config.answer.max_citations
@@ -60,3 +60,4 @@ async def inline_query(update: Update, context: CitebotContext) -> None:
     await query.answer(results, cache_time=CACHE_SECONDS, is_personal=False)
     if found is not None:
         state.stats.record(found, time.perf_counter() - started)
+        state.metrics.answered(found, time.perf_counter() - started)

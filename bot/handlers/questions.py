@@ -75,17 +75,19 @@ async def answer_question(update: Update, context: CitebotContext, question: str
     assert message is not None
     state = context.state
     translator = translator_for_update(update)
-    verdict = state.limiter.check(asker_key(update))
+    verdict = await state.limiter.take(asker_key(update))
     if verdict is not Verdict.ALLOW:
         logger.info(
             "chat %s: rate limit (%s) for %s", message.chat_id, verdict.value, asker_key(update)
         )
+        state.metrics.refused("rate_limit")
         if verdict is Verdict.NOTIFY:
             await reply(message, translator.gettext(notices.RATE_LIMITED))
         return
-    verdict = state.check_chat(message.chat)
+    verdict = await state.check_chat(message.chat)
     if verdict is not Verdict.ALLOW:
         logger.info("chat %s: group rate limit (%s)", message.chat_id, verdict.value)
+        state.metrics.refused("group_rate_limit")
         if verdict is Verdict.NOTIFY:
             await reply(message, translator.gettext(notices.GROUP_RATE_LIMITED))
         return
@@ -99,6 +101,7 @@ async def answer_question(update: Update, context: CitebotContext, question: str
             )
         except CitebotError as error:
             logger.warning("chat %s: question not answered: %s", message.chat_id, error)
+            state.metrics.refused("rejected")
             refusal = notices.rejected_question(translator, str(error))
     if answer is None:
         await reply(message, refusal)
@@ -108,6 +111,7 @@ async def answer_question(update: Update, context: CitebotContext, question: str
     await reply(message, format_reply(translator, answer, shown), keyboard)
     seconds = time.perf_counter() - started
     state.stats.record(answer.found, seconds)
+    state.metrics.answered(answer.found, seconds)
     logger.info(
         "chat %s: answered (found=%s, %d citations) in %.0f ms",
         message.chat_id,

@@ -8,6 +8,7 @@ from typing import Any
 from .errors import ApiError
 from .params import Params
 from .state import World
+from .updates import DEFAULT_UPDATE_TYPES
 
 WEBHOOK_CONFLICT = (
     "Conflict: can't use getUpdates method while webhook is active; "
@@ -43,12 +44,15 @@ async def get_updates(world: World, p: Params) -> list[dict[str, Any]]:
 
 
 def set_webhook(world: World, p: Params) -> bool:
-    """setWebhook: recorded (updates are not pushed to it; tests use polling)."""
+    """setWebhook: updates are then POSTed to it (webhook.py), once a test routes it."""
     url = p.string("url") or ""
     if url and not url.startswith("https://"):
         raise ApiError.bad_request("bad webhook: An HTTPS URL must be provided for webhook")
     if p.flag("drop_pending_updates"):
         world.updates.drop_pending()
+    allowed = p.nested("allowed_updates")
+    if isinstance(allowed, list):
+        world.updates.allowed = frozenset(allowed) if allowed else DEFAULT_UPDATE_TYPES
     world.webhook = {
         "url": url,
         "secret_token": p.string("secret_token"),

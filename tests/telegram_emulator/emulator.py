@@ -14,6 +14,7 @@ from .errors import ApiError, EmulatorError
 from .records import DocumentRecord, EditRecord, Rejection, SentMessage
 from .server import ApiServer
 from .state import World
+from .webhook import Delivery, WebhookDelivery
 
 
 class BotAPIEmulator:
@@ -41,6 +42,7 @@ class BotAPIEmulator:
     ) -> None:
         self.world = World(token, bot_username, bot_name, privacy_mode)
         self._server = ApiServer(self.world)
+        self._webhook = WebhookDelivery(self.world)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -51,10 +53,12 @@ class BotAPIEmulator:
         start(port=emu.port) is a network outage: updates sent meanwhile wait for the bot.
         """
         await self._server.start(port or 0)
+        self._webhook.start()
         return self
 
     async def stop(self) -> None:
-        """End pending long polls and stop the server."""
+        """End pending long polls and webhook deliveries, and stop the server."""
+        await self._webhook.stop()
         await self._server.stop()
 
     @property
@@ -211,6 +215,22 @@ class BotAPIEmulator:
 
     def anonymous_admin_sends(self, chat_id: int, text: str) -> dict[str, Any]:
         return scenario.anonymous_admin_sends(self.world, chat_id, text)
+
+    # -- webhook delivery ----------------------------------------------------------------
+
+    def route_webhook(self, url: str) -> None:
+        """Deliver updates to `url` (a loopback http address) whenever a webhook is set: it
+        stands for the https URL the bot gave setWebhook."""
+        self._webhook.route = url
+
+    def duplicate_webhook_deliveries(self, every: int) -> None:
+        """Deliver every `every`-th update twice (0: never), as Telegram sometimes does."""
+        self._webhook.duplicate_every = every
+
+    @property
+    def webhook_deliveries(self) -> list[Delivery]:
+        """Every POST to the webhook: update id, whether a duplicate copy, the status."""
+        return self._webhook.deliveries
 
     # -- faults ------------------------------------------------------------------------
 

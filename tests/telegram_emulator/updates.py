@@ -9,6 +9,7 @@ instances polling at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from .errors import ApiError
@@ -59,6 +60,20 @@ class UpdateQueue:
         self._pending.append(update)
         self._wake()
         return update
+
+    def deliverable(self) -> list[dict[str, Any]]:
+        """The pending updates of allowed kinds, for webhook delivery (oldest first)."""
+        return self._ready(len(self._pending))
+
+    def acknowledge(self, update_id: int) -> None:
+        """The webhook answered 2xx for this update: it is delivered."""
+        self._pending = [u for u in self._pending if u["update_id"] != update_id]
+
+    async def wait_for_change(self, timeout: float) -> None:
+        """Sleep until an update is queued or the timeout, whichever is first."""
+        event = self._wakeup
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout)
 
     def drop_pending(self) -> None:
         """deleteWebhook/setWebhook with drop_pending_updates."""
