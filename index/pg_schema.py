@@ -26,10 +26,11 @@ from contextlib import contextmanager
 import psycopg
 from pgvector.psycopg.vector import register_vector_info
 from psycopg.types import TypeInfo
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from index.config import DatabaseConfig, IndexConfig
 from index.database import ensure_schema, pool
+from index.errors import DatabaseUnavailableError
 
 COMPONENT = "index"
 SCHEMA_VERSION = 1
@@ -122,10 +123,18 @@ class Connections:
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
         """A pooled connection (autocommit) ready for vectors; the schema checked first."""
-        with self.pool.connection() as connection:
-            with self._lock:
-                if self._vector is None:
-                    ensure_schema(connection, COMPONENT, SCHEMA_VERSION, create_tables(self._index))
-                    self._vector = TypeInfo.fetch(connection, "vector")
-            register_vector_info(connection, self._vector)
-            yield connection
+        try:
+            with self.pool.connection(timeout=self._config.connect_timeout) as connection:
+                with self._lock:
+                    if self._vector is None:
+                        create = create_tables(self._index)
+                        ensure_schema(connection, COMPONENT, SCHEMA_VERSION, create)
+                        self._vector = TypeInfo.fetch(connection, "vector")
+                register_vector_info(connection, self._vector)
+                yield connection
+        except (psycopg.OperationalError, PoolTimeout) as error:
+            # Lost while serving (or not back yet): an error citebot explains, so the bot says
+            # "temporarily unavailable" and /healthz "unreachable" instead of failing.
+            raise DatabaseUnavailableError(
+                f"the database at database.url = {self.masked_url} cannot be reached just now"
+            ) from error

@@ -86,6 +86,9 @@ async def cluster(
     assert code == 0, err
     assert out.startswith(f"webhook set: {WEBHOOK_URL}")
     assert SECRET not in out + err and emu.token.split(":")[1] not in out + err
+    # The index lives in the database too: the local build is copied there, not embedded again.
+    code, out, err = await run_citebot(env, "migrate", "--to-database")
+    assert code == 0, err
     replicas = [Replica(n, port, root / f"replica-{n}.log") for n, port in enumerate(ports)]
     cluster = Cluster(emu, lb, home, env, replicas)
     try:
