@@ -82,6 +82,9 @@ async def soak(questions: int, users: int, rate: float, root: Path) -> int:
     )
     code, _, err = await run_citebot(env, "webhook", "set")
     assert code == 0, err
+    # With database.url set the index lives in the database too: copied there, not re-embedded.
+    code, _, err = await run_citebot(env, "migrate", "--to-database")
+    assert code == 0, err
     replicas = [Replica(n, port, root / f"replica-{n}.log") for n, port in enumerate(ports)]
     cluster = Cluster(emu, lb, home, env, replicas)
     try:

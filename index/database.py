@@ -52,6 +52,9 @@ def pool(config: DatabaseConfig) -> ConnectionPool:
             kwargs={"connect_timeout": max(1, round(config.connect_timeout)), "autocommit": True},
             open=False,
             name="citebot",
+            # A connection is checked (one round trip) before it is handed out: after the
+            # database was away, the pool still holds connections that died meanwhile.
+            check=ConnectionPool.check_connection,
         )
         try:
             opened.open(wait=True, timeout=config.connect_timeout)

@@ -121,10 +121,31 @@ class Connections:
         return str(self._config.masked_url)
 
     @contextmanager
+    def _pooled_or_direct(self) -> Iterator[psycopg.Connection]:
+        """A pooled connection; while the pool is still backing off after the database was
+        away (it retries with growing pauses), one of its own, so answers come back as soon
+        as the database does."""
+        try:
+            pooled = self.pool.getconn(timeout=self._config.connect_timeout)
+        except PoolTimeout:
+            assert self._config.url is not None
+            with psycopg.connect(
+                self._config.url.get_secret_value(),
+                autocommit=True,
+                connect_timeout=max(1, round(self._config.connect_timeout)),
+            ) as direct:
+                yield direct
+            return
+        try:
+            yield pooled
+        finally:
+            self.pool.putconn(pooled)
+
+    @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
         """A pooled connection (autocommit) ready for vectors; the schema checked first."""
         try:
-            with self.pool.connection(timeout=self._config.connect_timeout) as connection:
+            with self._pooled_or_direct() as connection:
                 with self._lock:
                     if self._vector is None:
                         create = create_tables(self._index)

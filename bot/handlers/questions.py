@@ -19,7 +19,7 @@ from bot.i18n import translator_for_update
 from bot.keyboards import answer_keyboard
 from bot.ratelimit import Verdict
 from bot.replies import reply, typing
-from index.errors import CitebotError
+from index.errors import CitebotError, DatabaseUnavailableError
 from index.models import Answer
 
 logger = logging.getLogger(__name__)
@@ -99,6 +99,9 @@ async def answer_question(update: Update, context: CitebotContext, question: str
             answer, answer_id = await state.off_loop(
                 _answer_and_record, state, message.chat_id, question, shown
             )
+        except DatabaseUnavailableError:
+            raise  # not a refusal: the error handler says "temporarily unavailable" and the
+            # update is delivered again (replicas), answered once the database is back
         except CitebotError as error:
             logger.warning("chat %s: question not answered: %s", message.chat_id, error)
             state.metrics.refused("rejected")
