@@ -24,15 +24,15 @@ import psycopg
 
 from index.article_ids import CLAIMED, assign_article_ids
 from index.build_embedding import embed_in_chunks
+from index.build_identity import embedding_identity
 from index.build_report import build_report
 from index.build_writer import SourcePlan, embedding_inputs, file_error_reason, read_source
 from index.config import CorpusConfig, IndexConfig, PassageConfig, mask_url
 from index.corpus import SourceFile, printable, scan_corpus
 from index.dense import choose_index_type
 from index.documents import ArticleFileError
-from index.embedder import Embedder, resolve_backend
+from index.embedder import Embedder
 from index.errors import BuildCancelledError, BuildError, BuildInProgressError, CitebotError
-from index.lexical import TOKENIZER
 from index.models import BuildProgress, BuildReport
 from index.pg_rows import source_rows
 from index.pg_schema import BUILD_LOCK, Connections
@@ -43,17 +43,6 @@ from index.store import IndexLayout, Manifest, is_disk_full
 logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[BuildProgress], None]
-
-
-def store_identity(index: IndexConfig, passages: PassageConfig) -> dict[str, Any]:
-    """What the stored vectors and terms depend on (as the local builder's `_identity`)."""
-    return {
-        "model": index.model,
-        "backend": resolve_backend(index),
-        "multilingual_model": index.multilingual_model,
-        "tokenizer": TOKENIZER,
-        "passage_config": passages.model_dump(),
-    }
 
 
 @contextmanager
@@ -128,7 +117,7 @@ class _DatabaseBuild:
             )
 
     def run(self, full: bool) -> BuildReport:
-        identity = store_identity(self.index, self.passages)
+        identity = embedding_identity(self.index, self.passages)
         with self.connections.connection() as connection:
             state = PgState.read(connection)
             old = _stored_sources(connection)

@@ -13,10 +13,11 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 from index.background_loader import Build
+from index.build_identity import embedding_identity
 from index.config import CorpusConfig, DatabaseConfig, IndexConfig, PassageConfig
 from index.embedder import Embedder
 from index.models import BuildReport
-from index.pg_build import build_into_database, store_identity
+from index.pg_build import build_into_database
 from index.pg_index import PgIndex
 from index.pg_schema import Connections
 from index.pg_state import PgState, check_identity
@@ -55,7 +56,7 @@ class PgStore:
         state = self._state()
         if state is None:
             raise missing_index(self.where)
-        check_identity(state, store_identity(self._index, self._passages))
+        check_identity(state, embedding_identity(self._index, self._passages))
         return PgIndex(self.connections, self._index, state)
 
     def is_current(self, index: SearchIndex) -> bool:
