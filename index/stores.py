@@ -148,6 +148,12 @@ class FileStore:
         assert isinstance(index, LoadedIndex)
         manifest = index.manifest.data
         size = sum(f["bytes"] for f in manifest["files"].values())
+        base_id = index.manifest.base_id
+        if base_id is not None:  # a delta build stands on its base's files: they count too
+            base_dir = index.build_dir.parent / base_id
+            base = read_manifest(base_dir, verify_checksums=False).data
+            size += sum(f["bytes"] for f in base["files"].values())
+            size += os.path.getsize(base_dir / "manifest.json")
         return IndexInfo(
             build_id=index.build_id,
             built_at=manifest["built_at"],

@@ -15,6 +15,7 @@ from index.lexical import tokenize
 from index.retriever import LoadedIndex, Query
 from index.segments import SegmentedSpace
 from index.store import IndexLayout
+from index.stores import FileStore
 from tests.index_fixtures import NEWS_ARTICLES, SHIPPED_CORPUS, TempIndex
 
 NEW_CHESS = NEWS_ARTICLES["chess-final.md"].replace(
@@ -83,6 +84,9 @@ def test_a_delta_holds_only_what_changed_and_answers_never_cite_the_old_text(
     assert report.files_changed == ("chess-final.md",)
     assert report.files_removed == ("harbour-lighthouse.md",)
     assert sorted(p.name for p in base_dir.iterdir()) == base_files  # the base is untouched
+    # /stats counts the base's files too: the delta build stands on them.
+    base_bytes = sum(p.stat().st_size for p in base_dir.rglob("*") if p.is_file())
+    assert FileStore(based.index_config).info(index).bytes_on_disk > base_bytes
     assert "harbour-lighthouse" not in index.articles
     assert {"orchard-frost", "chess-final"} <= set(index.articles)
     chess_text = index.article_text("chess-final") or ""
