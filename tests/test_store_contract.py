@@ -31,6 +31,7 @@ from index.retriever import LoadedIndex, Query
 from index.service import CitebotService
 from index.stores import FileStore, IndexStore
 from tests.index_fixtures import NEWS_ARTICLES, SHIPPED_CORPUS
+from tests.serve_harness import write_news
 from tests.test_core_answers import CITED, QUESTIONS
 
 LIGHTHOUSE = "Which harbour building reopened after a restoration?"
@@ -211,9 +212,7 @@ def test_a_question_asked_during_a_build_is_answered_from_the_previous_state(
     database_url: str, tmp_path: Path, core_config: AppConfig, core_embedder: Embedder
 ) -> None:
     corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for name, text in NEWS_ARTICLES.items():
-        (corpus / name).write_text(text, encoding="utf-8")
+    write_news(corpus)
     index = core_config.index.model_copy(update={"path": tmp_path / "index"})
     store = StoreUnderTest(
         corpus, PgStore(index, core_config.passages, DatabaseConfig(url=database_url)),
@@ -241,9 +240,7 @@ def test_two_builds_at_once_never_duplicate_rows(
     database_url: str, tmp_path: Path, core_config: AppConfig, core_embedder: Embedder
 ) -> None:
     corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for name, text in NEWS_ARTICLES.items():
-        (corpus / name).write_text(text, encoding="utf-8")
+    write_news(corpus)
     index = core_config.index.model_copy(update={"path": tmp_path / "index"})
     pg = PgStore(index, core_config.passages, DatabaseConfig(url=database_url))
     store = StoreUnderTest(corpus, pg, core_config, core_embedder)
