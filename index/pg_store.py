@@ -59,9 +59,6 @@ class PgStore:
         check_identity(state, embedding_identity(self._index, self._passages))
         return PgIndex(self.connections, self._index, state)
 
-    def is_current(self, index: SearchIndex) -> bool:
-        return self.newer(index) is None
-
     def newer(self, index: SearchIndex) -> str | None:
         with self.connections.connection() as connection:
             row = connection.execute("SELECT build_id FROM index_state").fetchone()

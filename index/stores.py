@@ -53,9 +53,6 @@ class IndexStore(Protocol):
         """The published index (IndexNotFoundError, IndexMismatchError); `previous`, the index
         serving until now, may lend it what the two share."""
 
-    def is_current(self, index: SearchIndex) -> bool:
-        """Whether `index` is still the published one (cheap: checked every few seconds)."""
-
     def newer(self, index: SearchIndex) -> Build | None:
         """The published build when it is not `index` (cheap: checked every few seconds)."""
 
@@ -106,9 +103,6 @@ class FileStore:
     def open(self, previous: SearchIndex | None = None) -> LoadedIndex:
         reuse = previous if isinstance(previous, LoadedIndex) else None  # its base segment
         return LoadedIndex.open_current(self._config, self._config.verify_checksums, reuse=reuse)
-
-    def is_current(self, index: SearchIndex) -> bool:
-        return self.newer(index) is None
 
     def newer(self, index: SearchIndex) -> Path | None:
         assert isinstance(index, LoadedIndex)
