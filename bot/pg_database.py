@@ -17,6 +17,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from index.config import DatabaseConfig
+from index.database import direct_connection
 from index.errors import DatabaseUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -64,9 +65,7 @@ class Database:
         so the database may be back well before the pool tries again; meanwhile calls connect
         themselves, and the bot recovers as soon as the database does."""
         try:
-            url = self._config.url.get_secret_value()  # type: ignore[union-attr]
-            timeout = max(1, round(self._config.connect_timeout))
-            with psycopg.connect(url, autocommit=True, connect_timeout=timeout) as connection:
+            with direct_connection(self._config) as connection:
                 return work(connection)
         except psycopg.OperationalError as error:
             raise DatabaseUnavailableError("the database is unreachable") from error

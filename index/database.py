@@ -68,6 +68,19 @@ def pool(config: DatabaseConfig) -> ConnectionPool:
         return opened
 
 
+def direct_connection(config: DatabaseConfig) -> psycopg.Connection:
+    """A connection of its own (autocommit), outside the pool: while the pool is backing off
+    after the database was away (psycopg_pool waits longer and longer between attempts), the
+    database may be back well before the pool tries again. Raises psycopg.OperationalError."""
+    if config.url is None:
+        raise ValueError("database.url is not set")
+    return psycopg.connect(
+        config.url.get_secret_value(),
+        autocommit=True,
+        connect_timeout=max(1, round(config.connect_timeout)),
+    )
+
+
 def close_pools() -> None:
     with _pools_lock:
         for opened in _pools.values():

@@ -29,7 +29,7 @@ from psycopg.types import TypeInfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from index.config import DatabaseConfig, IndexConfig
-from index.database import ensure_schema, pool
+from index.database import direct_connection, ensure_schema, pool
 from index.errors import DatabaseUnavailableError
 
 COMPONENT = "index"
@@ -122,18 +122,12 @@ class Connections:
 
     @contextmanager
     def _pooled_or_direct(self) -> Iterator[psycopg.Connection]:
-        """A pooled connection; while the pool is still backing off after the database was
-        away (it retries with growing pauses), one of its own, so answers come back as soon
-        as the database does."""
+        """A pooled connection, or one of its own while the pool is still backing off after the
+        database was away, so answers come back as soon as the database does."""
         try:
             pooled = self.pool.getconn(timeout=self._config.connect_timeout)
         except PoolTimeout:
-            assert self._config.url is not None
-            with psycopg.connect(
-                self._config.url.get_secret_value(),
-                autocommit=True,
-                connect_timeout=max(1, round(self._config.connect_timeout)),
-            ) as direct:
+            with direct_connection(self._config) as direct:
                 yield direct
             return
         try:
