@@ -41,8 +41,9 @@ from index.pg_store import PgStore  # noqa: E402
 from index.retriever import LoadedIndex  # noqa: E402
 from index.service import CitebotService  # noqa: E402
 
-TABLES = ("index_articles", "index_passages", "index_sentences", "index_terms",
-          "index_term_stats", "index_sources", "index_state")  # fmt: skip
+TABLES = ("index_articles", "index_passages", "index_sentences", "index_postings",
+          "index_segments", "index_dead", "index_term_stats", "index_sources",
+          "index_state")  # fmt: skip
 
 
 def fresh_database(url: str, name: str) -> str:

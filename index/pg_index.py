@@ -1,5 +1,5 @@
 """The database store's `SearchIndex`: the same five ranked lists as `LoadedIndex`, computed by
-PostgreSQL (pgvector HNSW or exact scans, BM25 over stored stemmed terms), fused by the same
+PostgreSQL (pgvector HNSW or exact scans, BM25 over packed postings), fused by the same
 `language_aware_fusion` with the same judging masks.
 
 A question is answered inside `snapshot()`: one REPEATABLE READ transaction, so every query it
@@ -23,6 +23,7 @@ from index.fusion import Ranking, language_aware_fusion
 from index.languages import Script
 from index.models import Hit, SourceInfo
 from index.pg_articles import PgArticles
+from index.pg_postings import DeadCheck, bm25_top, read_postings
 from index.pg_schema import Connections
 from index.pg_state import PgState
 from index.retriever import Query
@@ -30,15 +31,6 @@ from index.retriever import Query
 # bm25s's defaults ("lucene": idf = ln(1 + (N - df + .5) / (df + .5)), k1 = 1.5, b = 0.75):
 # the local store's BM25 (index/lexical.py), so both stores rank keywords alike.
 BM25_K1, BM25_B = 1.5, 0.75
-# Each term's score is rounded to float4 (`::real`) as bm25s stores it, then summed.
-_BM25 = """
-SELECT t.passage_id,
-       sum((q.idf * t.tf / (t.tf + %(k1)s * (1 - %(b)s + %(b)s * t.length / %(avgdl)s)))::real)
-         AS score
-FROM unnest(%(terms)s::text[], %(idfs)s::float8[]) AS q(term, idf)
-JOIN index_terms t ON t.term = q.term
-GROUP BY t.passage_id ORDER BY score DESC, t.passage_id LIMIT %(k)s
-"""
 # `<#>` is the negative inner product: the cosine of normalised vectors, negated.
 _NEAREST = "SELECT {key}, {column} <#> %s AS distance FROM {table} ORDER BY distance{ties} LIMIT %s"
 # An exact search breaks ties as faiss's exact search does: the later row first. A sentence
@@ -205,19 +197,16 @@ class PgIndex:
     def _bm25(
         self, connection: psycopg.Connection, terms: list[str], k: int
     ) -> list[tuple[int, float]]:
+        """BM25 over the packed postings (index/pg_postings.py), summed in numpy."""
         known = [term for term in terms if self._document_frequency(connection, term) > 0]
         if not known or self.state.passage_count == 0:
             return []
-        parameters = {
-            "terms": known,
-            "idfs": [self._idf_of(connection, term) for term in known],
-            "k1": BM25_K1,
-            "b": BM25_B,
-            "avgdl": self.state.total_length / self.state.passage_count or 1.0,
-            "k": k,
-        }
-        rows = connection.execute(_BM25, parameters).fetchall()  # type: ignore[arg-type]
-        return [(int(row), float(score)) for row, score in rows if score > 0]
+        found = read_postings(connection, known)
+        # A term asked twice counts twice, as in bm25s.
+        weighted = [(found[term], self._idf_of(connection, term)) for term in known
+                    if term in found]  # fmt: skip
+        avgdl = self.state.total_length / self.state.passage_count or 1.0
+        return bm25_top(weighted, BM25_K1, BM25_B, avgdl, k, DeadCheck(connection))
 
     def _scripts(self, connection: psycopg.Connection, rows: list[int]) -> np.ndarray:
         found: dict[int, int] = dict(

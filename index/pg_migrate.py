@@ -22,6 +22,7 @@ from index.database import ensure_schema, pool
 from index.errors import IndexMismatchError, SchemaMismatchError
 from index.lexical import tokenize
 from index.pg_build import build_lock
+from index.pg_postings import Postings, SegmentWriter, postings_ddl
 from index.pg_schema import COMPONENT, SCHEMA_VERSION, Connections, create_tables
 from index.pg_write import PassageRows, Publication, SourceRows, write_publication
 from index.retriever import LoadedIndex
@@ -30,8 +31,34 @@ from index.store import JsonlTable
 
 logger = logging.getLogger(__name__)
 
-# Schema version n -> the step that makes it n + 1. Version 1 is the first: nothing to do yet.
-MIGRATIONS: dict[int, Callable[[psycopg.Connection], None]] = {}
+
+def _pack_postings(connection: psycopg.Connection) -> None:
+    """Version 1 -> 2: the row-per-posting table index_terms becomes packed postings, one
+    segment; nothing is embedded or tokenized again."""
+    for statement in postings_ddl():
+        connection.execute(statement)  # type: ignore[arg-type]
+    writer = SegmentWriter(connection)
+    with connection.cursor(name="citebot_v1_terms") as cursor:
+        cursor.itersize = 100_000
+        cursor.execute(
+            "SELECT term, passage_id, tf, length FROM index_terms ORDER BY term, passage_id"
+        )
+        term = ""
+        rows: list[tuple[int, int, int]] = []
+        for row in cursor:
+            if row[0] != term and rows:
+                writer.add_postings(term, Postings(*np.asarray(rows, dtype=np.int64).T))
+                rows = []
+            term = row[0]
+            rows.append(row[1:])
+        if rows:
+            writer.add_postings(term, Postings(*np.asarray(rows, dtype=np.int64).T))
+    writer.flush()
+    connection.execute("DROP TABLE index_terms")
+
+
+# Schema version n -> the step that makes it n + 1.
+MIGRATIONS: dict[int, Callable[[psycopg.Connection], None]] = {1: _pack_postings}
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,17 @@ connections: each borrowed one knows pgvector's `vector` type without asking the
     index_sentences   each passage's sentence vectors, when the build keeps them; searched
                       exactly, as the local store searches them (no HNSW: builds keep them
                       only up to index.sentence_vectors_max_passages, where a scan is quick)
-    index_terms       BM25 postings: stemmed term, passage, term frequency, passage length
+    index_segments    BM25 postings segments (index/pg_postings.py): passages and postings each
+    index_postings    one row per (stemmed term, segment): its passage ids, term frequencies and
+                      passage lengths, packed
+    index_dead        passages removed whose postings a segment still holds (search skips them)
     index_term_stats  each term's document frequency (kept by the writer, in the same transaction)
 
 Rows cascade from sources to articles to passages to sentences and terms, so replacing a file
-is one DELETE of its source row and the inserts of its new rows.
+is one DELETE of its source row and the inserts of its new rows (postings go by index_dead).
+
+Schema versions: 1 kept a row per posting (index_terms); 2 packs them (`citebot migrate` steps a
+version-1 database up without re-embedding).
 """
 
 from __future__ import annotations
@@ -31,9 +37,10 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from index.config import DatabaseConfig, IndexConfig
 from index.database import direct_connection, ensure_schema, pool
 from index.errors import DatabaseUnavailableError
+from index.pg_postings import postings_ddl
 
 COMPONENT = "index"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # The vector widths of the models citebot ships (all-MiniLM-L6-v2, USE Multilingual v3).
 PRIMARY_DIMENSION = 384
 MULTILINGUAL_DIMENSION = 512
@@ -41,7 +48,7 @@ BUILD_LOCK = "citebot-index-build"  # the advisory lock one writer holds for a w
 
 
 def create_tables(index: IndexConfig) -> Callable[[psycopg.Connection], None]:
-    """The DDL of schema version 1; HNSW takes its M and ef_construction from the settings."""
+    """The DDL of schema version 2; HNSW takes its M and ef_construction from the settings."""
     hnsw = f"WITH (m = {int(index.hnsw_m)}, ef_construction = {int(index.hnsw_ef_construction)})"
     return lambda connection: _create(connection, hnsw)
 
@@ -93,12 +100,7 @@ def _create(connection: psycopg.Connection, hnsw: str) -> None:
         " ALTER COLUMN multilingual SET STORAGE PLAIN",
         "ALTER TABLE index_sentences ALTER COLUMN embedding SET STORAGE PLAIN,"
         " ALTER COLUMN multilingual SET STORAGE PLAIN",
-        "CREATE TABLE index_terms ("
-        " term text NOT NULL,"
-        " passage_id bigint NOT NULL REFERENCES index_passages ON DELETE CASCADE,"
-        " tf integer NOT NULL, length integer NOT NULL,"
-        " PRIMARY KEY (term, passage_id) INCLUDE (tf, length))",
-        "CREATE INDEX index_terms_passage ON index_terms (passage_id)",
+        *postings_ddl(),
         "CREATE TABLE index_term_stats (term text PRIMARY KEY, df bigint NOT NULL)",
     ):
         connection.execute(statement)  # type: ignore[arg-type]

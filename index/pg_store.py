@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 _TABLES = (
     "index_state", "index_sources", "index_articles", "index_passages", "index_sentences",
-    "index_terms", "index_term_stats",
+    "index_segments", "index_postings", "index_dead", "index_term_stats",
 )  # fmt: skip
 
 

@@ -18,6 +18,10 @@ import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
+from index import pg_postings as postings
+from index.build_writer import embedding_text
+from index.lexical import tokenize
+
 _ARTICLE_COLUMNS = (
     "id, relpath, position, doc_id, claimed_id, title, date, source, url, source_path,"
     " passages, text"
@@ -93,6 +97,7 @@ def write_publication(
         if publication.replace_all:
             connection.execute("DELETE FROM index_sources")  # cascades to every row
             connection.execute("DELETE FROM index_term_stats")
+            postings.clear(connection)
             passages = length = 0
         elif publication.removed:
             gone_passages, gone_length, gone_terms = _removed_totals(
@@ -100,18 +105,25 @@ def write_publication(
             )
             passages, length = passages - gone_passages, length - gone_length
             frequencies.subtract(gone_terms)
+            postings.mark_dead(connection, publication.removed)
             connection.execute(
                 "DELETE FROM index_sources WHERE relpath = ANY(%s)", (publication.removed,)
             )
         _rename(connection, publication.renames)
+        segments = postings.SegmentWriter(connection)
         for source in sources:
             check_cancelled()
-            added, added_length, terms = _insert_source(connection, source)
+            added, added_length, terms = _insert_source(connection, source, segments)
             passages, length = passages + added, length + added_length
             frequencies.update(terms)
+        segments.flush()
+        check_cancelled()
+        postings.maintain(connection, passages)
         _apply_frequencies(connection, frequencies)
         if vector_indexes:
-            connection.execute("SELECT set_config('maintenance_work_mem', '256MB', true)")
+            connection.execute(
+                "SELECT set_config('maintenance_work_mem', %s, true)", (_hnsw_memory(passages),)
+            )
         for definition in vector_indexes:
             check_cancelled()
             connection.execute(definition)  # type: ignore[arg-type]
@@ -136,6 +148,13 @@ def write_publication(
             ),
         )  # fmt: skip
     return passages, articles
+
+
+def _hnsw_memory(passages: int) -> str:
+    """Memory for building HNSW: the graph of a 512-float vector per passage and its links must
+    fit, or pgvector builds it far more slowly (within 256 MB .. 4 GB)."""
+    megabytes = passages * (512 * 4 + 1024) * 1.25 / 2**20
+    return f"{int(min(max(megabytes, 256), 4096))}MB"
 
 
 def _count(connection: psycopg.Connection, sql: str, *args: Any) -> int:
@@ -163,21 +182,17 @@ def _drop_vector_indexes(connection: psycopg.Connection) -> list[str]:
 def _removed_totals(
     connection: psycopg.Connection, relpaths: list[str]
 ) -> tuple[int, int, Counter[str]]:
-    """The passages, BM25 length and document frequencies these files' rows hold."""
-    row = connection.execute(
-        "SELECT count(*), coalesce(sum(p.length), 0) FROM index_passages p"
+    """The passages, BM25 length and document frequencies these files' rows hold: their terms
+    tokenized again from the text they were made from (the index's tokenizer is fixed)."""
+    rows = connection.execute(
+        "SELECT a.title, p.text, p.length FROM index_passages p"
         " JOIN index_articles a ON a.id = p.article_id WHERE a.relpath = ANY(%s)",
         (relpaths,),
-    ).fetchone()
-    terms = connection.execute(
-        "SELECT t.term, count(*) FROM index_terms t"
-        " JOIN index_passages p ON p.id = t.passage_id"
-        " JOIN index_articles a ON a.id = p.article_id"
-        " WHERE a.relpath = ANY(%s) GROUP BY t.term",
-        (relpaths,),
     ).fetchall()
-    assert row is not None
-    return int(row[0]), int(row[1]), Counter({term: int(count) for term, count in terms})
+    frequencies: Counter[str] = Counter()
+    for terms in tokenize([embedding_text(title, text) for title, text, _ in rows]):
+        frequencies.update(set(terms))
+    return len(rows), sum(int(length) for _, _, length in rows), frequencies
 
 
 def _rename(connection: psycopg.Connection, renames: dict[int, tuple[str, str | None]]) -> None:
@@ -204,7 +219,7 @@ def _allocate(connection: psycopg.Connection, count: int) -> int:
 
 
 def _insert_source(
-    connection: psycopg.Connection, source: SourceRows
+    connection: psycopg.Connection, source: SourceRows, segments: postings.SegmentWriter
 ) -> tuple[int, int, Counter[str]]:
     """One file's rows; returns its passages, their BM25 length and document frequencies."""
     connection.execute(
@@ -255,15 +270,8 @@ def _insert_source(
             for number, vector in enumerate(passage.sentences):
                 other = others[number] if others is not None else None
                 copy.write_row((first_passage + offset, number, vector, other))
-    with cursor.copy(
-        "COPY index_terms (term, passage_id, tf, length) FROM STDIN (FORMAT BINARY)"
-    ) as copy:
-        copy.set_types(["text", "int8", "int4", "int4"])
-        for offset, passage in enumerate(source.passages):
-            counts = Counter(passage.terms)
-            frequencies.update(counts.keys())
-            for term, tf in counts.items():
-                copy.write_row((term, first_passage + offset, tf, len(passage.terms)))
+    for offset, passage in enumerate(source.passages):
+        frequencies.update(segments.add(first_passage + offset, passage.terms).keys())
     return len(source.passages), length, frequencies
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import psycopg
 import pytest
 
@@ -18,7 +19,7 @@ from bot.config import load_config
 from index.config import DatabaseConfig
 from index.database import close_pools
 from index.pg_build import build_lock
-from index.pg_schema import Connections
+from index.pg_schema import SCHEMA_VERSION, Connections
 from index.service import CitebotService
 from tests.index_fixtures import (
     CORE_CONFIG_FILE,
@@ -66,9 +67,44 @@ def test_migrate_to_database_answers_as_the_local_index_without_embedding(
     assert index.returncode == 0, index.stderr
     assert "up to date" in index.stdout.lower(), index.stdout
     schema = run_citebot("migrate", env=env, cwd=tmp_path)
-    assert schema.returncode == 0 and "current (schema version 1)" in schema.stdout
+    assert schema.returncode == 0
+    assert f"current (schema version {SCHEMA_VERSION})" in schema.stdout
     assert_secret_kept(database_url, copied.stdout + copied.stderr, asked.stdout + asked.stderr,
                        index.stdout + index.stderr, schema.stdout + schema.stderr)  # fmt: skip
+
+    # The same index as schema version 1 kept it (a row per posting), stepped up again.
+    as_version_1(database_url)
+    refused = run_citebot("ask", QUESTIONS[0], env=env, cwd=tmp_path)
+    assert refused.returncode == 3 and "`citebot migrate`" in refused.stderr
+    migrated = run_citebot("migrate", env=env, cwd=tmp_path)
+    assert migrated.returncode == 0, migrated.stderr
+    assert "from schema version 1 to 2" in migrated.stdout
+    again = run_citebot("ask", "--json", "-", env=env, cwd=tmp_path, stdin="\n".join(QUESTIONS))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == asked.stdout
+
+
+def as_version_1(url: str) -> None:
+    """Turn a version-2 index into the tables citebot 1 made: index_terms, a row per posting."""
+    with psycopg.connect(url, autocommit=True) as connection, connection.transaction():
+        connection.execute(
+            "CREATE TABLE index_terms (term text NOT NULL,"
+            " passage_id bigint NOT NULL REFERENCES index_passages ON DELETE CASCADE,"
+            " tf integer NOT NULL, length integer NOT NULL,"
+            " PRIMARY KEY (term, passage_id) INCLUDE (tf, length))"
+        )
+        connection.execute("CREATE INDEX index_terms_passage ON index_terms (passage_id)")
+        with connection.cursor(binary=True) as cursor:
+            rows = cursor.execute("SELECT term, ids, tfs, lengths FROM index_postings").fetchall()
+        with connection.cursor().copy("COPY index_terms FROM STDIN") as copy:
+            for term, ids, tfs, lengths in rows:
+                columns = [np.frombuffer(c, dtype=t) for c, t in
+                           ((ids, "<i8"), (tfs, "<i4"), (lengths, "<i4"))]  # fmt: skip
+                for passage, tf, length in zip(*columns, strict=True):
+                    copy.write_row((term, int(passage), int(tf), int(length)))
+        connection.execute("DROP TABLE index_postings, index_segments, index_dead")
+        connection.execute("DROP SEQUENCE index_segment_ids")
+        connection.execute("UPDATE citebot_schema SET version = 1 WHERE component = 'index'")
 
 
 def test_an_unreachable_database_is_one_line_with_exit_code_5(tmp_path: Path) -> None:
@@ -100,11 +136,11 @@ def test_tables_of_another_schema_version_are_refused_with_the_migrate_command(
     created = run_citebot("migrate", env=env, cwd=tmp_path)
     assert created.returncode == 0 and "created the index tables" in created.stdout
     with psycopg.connect(database_url, autocommit=True) as connection:
-        connection.execute("UPDATE citebot_schema SET version = 2 WHERE component = 'index'")
+        connection.execute("UPDATE citebot_schema SET version = 99 WHERE component = 'index'")
 
     asked = run_citebot("ask", "Who is Rogozin?", env=env, cwd=tmp_path)
     assert asked.returncode == 3
-    assert "schema version 2" in asked.stderr and "`citebot migrate`" in asked.stderr
+    assert "schema version 99" in asked.stderr and "`citebot migrate`" in asked.stderr
     migrated = run_citebot("migrate", env=env, cwd=tmp_path)
     assert migrated.returncode == 3 and "cannot migrate" in migrated.stderr
     assert_secret_kept(database_url, asked.stderr, migrated.stderr)

@@ -8,21 +8,27 @@ the same loaded model. Nothing is mocked.
 
 from __future__ import annotations
 
+import shutil
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import psycopg
 import pytest
 
 from bot.config import AppConfig
+from index import pg_postings
 from index.answering import answer_question
+from index.build_writer import embedding_text
 from index.config import CorpusConfig, DatabaseConfig
 from index.database import close_pools
 from index.embedder import Embedder
 from index.errors import BuildInProgressError
+from index.lexical import LexicalIndex
 from index.models import Answer, BuildReport
 from index.pg_build import build_lock
 from index.pg_index import PgIndex
@@ -193,19 +199,26 @@ def test_articles_are_added_changed_and_deleted_one_by_one(news_store: StoreUnde
 
 def assert_bm25_statistics_match_the_rows(store: PgStore) -> None:
     """Builds move N, the total length and each term's document frequency by differences:
-    after adds, changes and deletes they still equal what the rows add up to."""
+    after adds, changes and deletes they still equal what the rows add up to. Every posting
+    belongs to a live passage or to one listed dead, never both."""
     with store.connections.connection() as connection:
         totals = connection.execute(
             "SELECT passage_count, total_length,"
             " (SELECT count(*) FROM index_passages), (SELECT sum(length) FROM index_passages)"
             " FROM index_state"
         ).fetchone()
-        frequencies = connection.execute(
-            "SELECT count(*) FROM (SELECT term, count(*) AS df FROM index_terms GROUP BY term) t"
-            " FULL JOIN index_term_stats s USING (term) WHERE t.df IS DISTINCT FROM s.df"
-        ).fetchone()
+        live = {row[0] for row in connection.execute("SELECT id FROM index_passages")}
+        dead = {row[0] for row in connection.execute("SELECT id FROM index_dead")}
+        stats = dict(connection.execute("SELECT term, df FROM index_term_stats").fetchall())
+        frequencies: Counter[str] = Counter()
+        with connection.cursor(binary=True) as cursor:
+            for term, ids in cursor.execute("SELECT term, ids FROM index_postings"):
+                held = set(np.frombuffer(ids, dtype="<i8").tolist())
+                assert held <= live | dead, term
+                frequencies[term] += len(held - dead)
     assert totals is not None and totals[0] == totals[2] and totals[1] == totals[3]
-    assert frequencies == (0,)
+    assert not live & dead
+    assert +frequencies == stats
 
 
 def test_a_question_asked_during_a_build_is_answered_from_the_previous_state(
@@ -271,3 +284,66 @@ def test_two_builds_at_once_never_duplicate_rows(
         assert counts is not None and counts[0] == counts[1] == counts[2] and counts[3] == 3
     finally:
         close_pools()
+
+
+def test_postings_segments_merge_and_drop_removed_passages(
+    database_url: str,
+    tmp_path: Path,
+    core_config: AppConfig,
+    core_embedder: Embedder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each build adds a postings segment; crowded tiers merge, and once removed passages pass
+    the threshold every segment is rewritten without them. At every step BM25 from the
+    database ranks as bm25s does over the live passages."""
+    monkeypatch.setattr(pg_postings, "MERGE_FACTOR", 2)
+    monkeypatch.setattr(pg_postings, "COMPACT_FRACTION", 0.3)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    index = core_config.index.model_copy(update={"path": tmp_path / "index"})
+    store = StoreUnderTest(
+        corpus, PgStore(index, core_config.passages, DatabaseConfig(url=database_url)),
+        core_config, core_embedder,
+    )  # fmt: skip
+    files = sorted(SHIPPED_CORPUS.iterdir())
+    segments_seen = []
+    for source in files:
+        shutil.copy(source, corpus / source.name)
+        store.build()
+        segments_seen.append(assert_postings_rank_as_bm25s(store, core_embedder))
+    assert max(segments_seen) <= 3 and segments_seen[-1] < len(files)  # merged on the way
+    (corpus / files[0].name).unlink()
+    store.build()
+    with store.store.connections.connection() as connection:  # type: ignore[attr-defined]
+        assert connection.execute("SELECT count(*) FROM index_dead").fetchone() != (0,)
+    assert_postings_rank_as_bm25s(store, core_embedder)
+    for source in files[1:3]:
+        (corpus / source.name).unlink()
+    store.build()
+    with store.store.connections.connection() as connection:  # type: ignore[attr-defined]
+        assert connection.execute("SELECT count(*) FROM index_dead").fetchone() == (0,)
+    assert assert_postings_rank_as_bm25s(store, core_embedder) == 1
+    close_pools()
+
+
+def assert_postings_rank_as_bm25s(store: StoreUnderTest, embedder: Embedder) -> int:
+    """The database's BM25 top 20 for each test question equals bm25s's over the live passages
+    (in id order); returns the number of postings segments."""
+    pg = store.store
+    assert isinstance(pg, PgStore)
+    assert_bm25_statistics_match_the_rows(pg)
+    with pg.connections.connection() as connection:
+        rows = connection.execute(
+            "SELECT p.id, a.title, p.text FROM index_passages p"
+            " JOIN index_articles a ON a.id = p.article_id ORDER BY p.id"
+        ).fetchall()
+        segments = connection.execute("SELECT count(*) FROM index_segments").fetchone()
+    lexical = LexicalIndex.build([embedding_text(title, text) for _, title, text in rows])
+    with pg.open().snapshot() as snapshot, snapshot._use() as connection:
+        for question in [*QUESTIONS, "Roscosmos Roscosmos sanctions"]:
+            terms = Query.of(question, embedder).terms
+            expected = [(rows[row][0], round(score, 4)) for row, score in lexical.search(terms, 20)]
+            got = [(row, round(score, 4)) for row, score in snapshot._bm25(connection, terms, 20)]
+            assert got == expected, question
+    assert segments is not None
+    return int(segments[0])
