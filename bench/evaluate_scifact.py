@@ -2,6 +2,7 @@
 hybrid RRF and the final retriever.
 
     HF_HUB_OFFLINE=1 python bench/evaluate_scifact.py [--mode passages|whole|both] [--rebuild]
+        [--database-url postgresql://...]   # the CLI also on the database store, side by side
 
 The 5,183 abstracts are written as one .jsonl corpus (`id` = BEIR `_id`, `title`, `text`) and
 indexed by index.builder.build_index with the model of config.yaml, so the text that is embedded
@@ -173,10 +174,14 @@ def rrf_documents(rankings: Sequence[list[str]], k: int = 60) -> list[str]:
 
 
 def cli_rankings(
-    index_config: IndexConfig, corpus_dir: Path, queries: dict[str, str]
+    index_config: IndexConfig,
+    corpus_dir: Path,
+    queries: dict[str, str],
+    database_url: str | None = None,
 ) -> tuple[dict[str, list[str]], float]:
     """Every query through `citebot ask --json -` (one process, one question per line), as a
-    user's script would ask: the cited articles in citation order, and the wall time."""
+    user's script would ask: the cited articles in citation order, and the wall time. With
+    `database_url`, the CLI reads the index from that database (database.url)."""
     exe = Path(sys.executable).with_name("citebot")
     env = dict(
         os.environ,
@@ -187,6 +192,9 @@ def cli_rankings(
     )
     if index_config.model_cache is not None:
         env["CITEBOT_INDEX__MODEL_CACHE"] = str(index_config.model_cache)
+    env.pop("CITEBOT_DATABASE__URL", None)
+    if database_url is not None:
+        env["CITEBOT_DATABASE__URL"] = database_url
     ids = list(queries)
     started = time.perf_counter()
     done = subprocess.run(
@@ -211,6 +219,26 @@ def cli_rankings(
     return rankings, seconds
 
 
+def database_copy(index_config: IndexConfig, server_url: str, name: str) -> str:
+    """A fresh database on that server holding a copy of the published local build (the code of
+    `citebot migrate --to-database`: nothing embedded again); returns its URL."""
+    import psycopg
+
+    from index.config import DatabaseConfig
+    from index.database import close_pools
+    from index.pg_migrate import copy_local_index
+
+    base, _, _ = server_url.rpartition("/")
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = f"{base}/{name}"
+    local = LoadedIndex.open_current(index_config, verify_checksums=False)
+    copy_local_index(local, index_config, DatabaseConfig(url=url))
+    close_pools()
+    return url
+
+
 def mrr_at_k(ranking: Sequence[str], relevant: set[str], k: int) -> float:
     return next((1.0 / (i + 1) for i, doc in enumerate(ranking[:k]) if doc in relevant), 0.0)
 
@@ -223,6 +251,7 @@ def evaluate_mode(
     config: object,
     get_embedder: Callable[[], Embedder],
     rebuild: bool,
+    database_url: str | None = None,
 ) -> list[str]:
     base: PassageConfig = config.passages  # type: ignore[attr-defined]
     passages = (
@@ -358,9 +387,19 @@ def evaluate_mode(
             "| ranking | Recall@3 | MRR@5 |",
             "|---|---|---|",
             f"| `citebot ask --json -` citations | {recall3:.4f} | {mrr5:.4f} |",
-            f"| {FINAL}, documents | {same3:.4f} | {same_mrr:.4f} |",
-            "",
         ]
+        if database_url is not None:
+            log("  the same through the database store…")
+            url = database_copy(index_config, database_url, f"scifact_{mode}")
+            pg, pg_seconds = cli_rankings(index_config, corpus_dir, queries, url)
+            pg3 = sum(recall_at_k(pg[q], qrels[q], 3) for q in queries) / len(queries)
+            pg5 = sum(mrr_at_k(pg[q], qrels[q], 5) for q in queries) / len(queries)
+            same = sum(pg[q] == cli[q] for q in queries)
+            lines.append(
+                f"| the same, index in PostgreSQL (database.url; {pg_seconds:.0f} s; "
+                f"{same}/{len(queries)} citation lists identical) | {pg3:.4f} | {pg5:.4f} |"
+            )
+        lines += [f"| {FINAL}, documents | {same3:.4f} | {same_mrr:.4f} |", ""]
     for name in (order[2], order[3]):
         value = scores[name][0]
         lines.append(
@@ -381,6 +420,11 @@ def main() -> int:
     )
     parser.add_argument("--mode", choices=["passages", "whole", "both"], default="both")
     parser.add_argument("--rebuild", action="store_true", help="embed everything again")
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL server (postgresql://...): the CLI runs again on a copy of the index "
+        "in a database of it, beside the local files",
+    )
     parser.add_argument(
         "--backend",
         help="index.backend to use (torch, onnx, onnx-int8, openvino; default: config.yaml)",
@@ -416,7 +460,16 @@ def main() -> int:
         log(f"mode {mode}…")
         print(
             "\n".join(
-                evaluate_mode(mode, corpus, queries, qrels, config, get_embedder, args.rebuild)
+                evaluate_mode(
+                    mode,
+                    corpus,
+                    queries,
+                    qrels,
+                    config,
+                    get_embedder,
+                    args.rebuild,
+                    args.database_url,
+                )
             )
         )
     return 0

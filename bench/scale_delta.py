@@ -191,21 +191,23 @@ def main() -> None:
     parser.add_argument(
         "--in-process", action="store_true", help="only the in-process delta build, after a run"
     )
+    parser.add_argument("--corpus", type=Path, help="an existing scale corpus to use instead")
+    parser.add_argument(
+        "--modes", nargs="+", default=["delta", "full rewrite"], choices=["delta", "full rewrite"]
+    )
     args = parser.parse_args()
     if args.in_process:
         in_process(args.new_articles)
         return
-    corpus = OUT / f"corpus-{size_label(args.passages)}-delta"
+    corpus = args.corpus or OUT / f"corpus-{size_label(args.passages)}-delta"
     if not corpus.exists():
         print(f"corpus: {write_corpus(corpus, args.passages, 3)}", file=sys.stderr)
     base = base_index(corpus, args.passages)
     from bench.embed_speed import machine
 
     print(machine())
-    rows = [
-        run_mode("delta", base, corpus, args.new_articles, IndexConfig().delta_merge_fraction),
-        run_mode("full rewrite", base, corpus, args.new_articles, 0.0),
-    ]
+    fractions = {"delta": IndexConfig().delta_merge_fraction, "full rewrite": 0.0}
+    rows = [run_mode(mode, base, corpus, args.new_articles, fractions[mode]) for mode in args.modes]
     table(
         f"{args.new_articles} new articles on a {rows[0]['passages']:,}-passage index "
         f"(load average {os.getloadavg()[0]:.1f} at the end)",

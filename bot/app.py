@@ -15,16 +15,17 @@ from telegram.constants import ParseMode
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, Application, ContextTypes, Defaults
 
-from bot.config import AppConfig
+from bot.config import AppConfig, TelegramConfig
 from bot.context import STATE_KEY, BotState, CitebotContext
 from bot.handlers import add_handlers
 from bot.handlers.admin import report_interrupted_reindex
 from bot.menu import register_commands
 from bot.polling import PollingRequest
 from bot.replica_server import run_replica
-from bot.shared_state import open_shared_state
+from bot.shared_state import SendPacer, open_shared_state
 from bot.shutdown import install_stop_signals
 from bot.update_gate import add_update_gate, start_renewing
+from index.errors import DatabaseUnavailableError
 from index.service import CitebotService
 
 logger = logging.getLogger(__name__)
@@ -34,11 +35,23 @@ _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class FloodLimiter(AIORateLimiter):
-    """PTB's AIORateLimiter (flood limits, 429 retry_after honoured), minus the chat actions.
+    """PTB's AIORateLimiter (flood limits, 429 retry_after honoured), minus the chat actions,
+    and with replicas, a moment reserved on the schedule they share before each message.
 
     Telegram's limits count messages; queueing "typing…" behind them would only delay replies
-    (and a late one is worse than none), so those go straight out.
+    (and a late one is worse than none), so those go straight out. The limits are per bot token,
+    so N replicas each keeping them alone could send N times too much: `pacer` (the database's,
+    bot/shared_pg.py) counts them all together. If the database cannot be asked, this replica's
+    own limiter still applies.
     """
+
+    def __init__(self, telegram: TelegramConfig, pacer: SendPacer | None = None) -> None:
+        super().__init__(
+            overall_max_rate=telegram.messages_per_second,
+            group_max_rate=telegram.group_messages_per_minute,
+            max_retries=3,
+        )
+        self._pacer = pacer
 
     async def process_request(
         self,
@@ -51,6 +64,14 @@ class FloodLimiter(AIORateLimiter):
     ) -> Any:
         if endpoint == "sendChatAction":
             return await callback(*args, **kwargs)
+        chat_id = data.get("chat_id")
+        if self._pacer is not None and isinstance(chat_id, int | str):
+            try:
+                wait = await self._pacer.slot(chat_id)
+            except DatabaseUnavailableError:
+                wait = 0.0  # PTB's limiter below still paces this replica
+            if wait > 0:
+                await asyncio.sleep(wait)
         return await super().process_request(
             callback, args, kwargs, endpoint, data, rate_limit_args
         )
@@ -108,7 +129,7 @@ def build_application(
             )
         )
         .get_updates_request(PollingRequest())
-        .rate_limiter(FloodLimiter(max_retries=3))
+        .rate_limiter(FloodLimiter(config.telegram, state.shared.send_pacer))
         .concurrent_updates(config.telegram.concurrent_updates)
         .context_types(ContextTypes(context=CitebotContext))
         .post_init(start_up)

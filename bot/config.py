@@ -42,6 +42,10 @@ class TelegramConfig(Section):
     # Telegram lets a bot send about 20 messages a minute in one group; a group's questions
     # beyond what can be answered get one notice instead of a queue that keeps handlers waiting.
     group_questions_per_minute: int = Field(20, ge=1)
+    # Telegram's flood limits are per bot token: about 30 messages a second in all, 20 a minute
+    # in one group. With replicas (database.url set) they are counted across all of them.
+    messages_per_second: int = Field(30, ge=1)
+    group_messages_per_minute: int = Field(20, ge=1)
     max_upload_mb: float = Field(5.0, gt=0)
     more_citations: int = Field(3, ge=1, le=10)
     # "typing…" is shown when an answer takes longer than this (0: always). Telegram advises the

@@ -229,6 +229,87 @@ class PgRateLimit:
         return verdict
 
 
+def reserve_slot(
+    times: list[float], now: float, earliest: float, limit: int, period: float
+) -> tuple[list[float], float]:
+    """A sliding window of send times, some reserved in the future: the first moment from
+    `earliest` at which one more message keeps every window of `period` at `limit` messages or
+    fewer, and the window's times with it. (With `limit` or more times kept, any window that
+    holds the new moment starts after the limit-th latest: it holds at most `limit`.)"""
+    kept = sorted(t for t in times if t > now - period)
+    at = earliest if len(kept) < limit else max(earliest, kept[-limit] + period)
+    return sorted([*kept, at]), at
+
+
+class PgSendPacer:
+    """Telegram's flood limits for every replica together: each message reserves a moment in
+    `bot_rate_windows` ("send": all chats; "send-group": one group), on the database's clock
+    under row locks, and waits for it."""
+
+    def __init__(self, database: Database, per_second: int, group_per_minute: int) -> None:
+        self._database = database
+        self._per_second, self._group_per_minute = per_second, group_per_minute
+
+    async def slot(self, chat_id: int | str) -> float:
+        if isinstance(chat_id, str):  # "@channelname"
+            group: int | None = int.from_bytes(chat_id.encode()[:7], "big")
+        else:
+            group = chat_id if chat_id < 0 else None
+        return await self._database.call(lambda c: self._reserve(c, group))
+
+    def _reserve(self, connection: psycopg.Connection, group: int | None) -> float:
+        with connection.transaction():
+            row = connection.execute("SELECT extract(epoch FROM now())::float8").fetchone()
+            now = float(row[0])  # type: ignore[index]
+            at = now
+            if group is None:
+                at = self._take(connection, ("send", 0), now, now, self._per_second, 1.0)
+            else:
+                # The group's first free moment, then the bot's from there; the group's window
+                # records the moment the message will really go.
+                window = self._window(connection, ("send-group", group))
+                _, first = reserve_slot(window, now, now, self._group_per_minute, MINUTE)
+                at = self._take(connection, ("send", 0), now, first, self._per_second, 1.0)
+                times, _ = reserve_slot(window, now, at, self._group_per_minute, MINUTE)
+                self._store(connection, ("send-group", group), times)
+        return max(0.0, at - now)
+
+    def _take(
+        self,
+        connection: psycopg.Connection,
+        key: tuple[str, int],
+        now: float,
+        earliest: float,
+        limit: int,
+        period: float,
+    ) -> float:
+        times, at = reserve_slot(self._window(connection, key), now, earliest, limit, period)
+        self._store(connection, key, times)
+        return at
+
+    def _window(self, connection: psycopg.Connection, key: tuple[str, int]) -> list[float]:
+        """The window's times, its row locked until the transaction ends."""
+        connection.execute(
+            "INSERT INTO bot_rate_windows (scope, subject) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            key,
+        )
+        row = connection.execute(
+            "SELECT times FROM bot_rate_windows WHERE scope = %s AND subject = %s FOR UPDATE",
+            key,
+        ).fetchone()
+        assert row is not None
+        return list(row[0])
+
+    def _store(
+        self, connection: psycopg.Connection, key: tuple[str, int], times: list[float]
+    ) -> None:
+        connection.execute(
+            "UPDATE bot_rate_windows SET times = %s, seen_at = now()"
+            " WHERE scope = %s AND subject = %s",
+            (times, *key),
+        )
+
+
 class PgReindexGuard:
     """A session advisory lock, held on a connection of its own for the whole reindex. If the
     replica dies, PostgreSQL ends the session and the lock goes with it: nothing to expire."""
@@ -295,4 +376,7 @@ def pg_shared_state(config: AppConfig) -> SharedState:
         reindex_guard=PgReindexGuard(database),
         database=database,
         replicated=True,
+        send_pacer=PgSendPacer(
+            database, telegram.messages_per_second, telegram.group_messages_per_minute
+        ),
     )

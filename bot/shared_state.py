@@ -8,7 +8,9 @@ PostgreSQL tables (bot/shared_pg.py), so they behave as one bot:
   once; one claimed by a replica that died is handled again once its lease runs out;
 - rate limits per user, per group and for group greetings;
 - the answers buttons refer to, and the votes on them;
-- the reindex lock: one reindex at a time across all replicas.
+- the reindex lock: one reindex at a time across all replicas;
+- Telegram's flood limits (per bot token): each message a replica sends takes a slot from one
+  schedule all replicas share.
 
 The database calls raise DatabaseUnavailableError when it cannot be reached (bot/update_gate.py
 turns that into a short notice and a later delivery).
@@ -87,6 +89,13 @@ class ReindexGuard(Protocol):
         ...
 
 
+class SendPacer(Protocol):
+    async def slot(self, chat_id: int | str) -> float:
+        """Reserve the next moment a message to this chat may go out, counting every replica's
+        messages (all chats, and this group's); returns the seconds to wait for it."""
+        ...
+
+
 class DatabaseProbe(Protocol):
     async def reachable(self) -> bool:
         """Whether the database answers now (for /healthz)."""
@@ -106,6 +115,8 @@ class SharedState:
     database: DatabaseProbe | None  # None: no database configured
     # Whether another process may receive the same updates (then a claim must be shared).
     replicated: bool
+    # Flood limits shared with other replicas; None: this process alone sends (PTB's limiter).
+    send_pacer: SendPacer | None = None
 
     def close(self) -> None:
         self.feedback.close()

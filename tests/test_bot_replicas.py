@@ -39,6 +39,7 @@ QUESTIONS = (
     "What did the late frost destroy in the orchards?",
 )
 USER_LIMIT = 4
+PACE = 6  # telegram.messages_per_second: low, so that three replicas could easily pass it
 MAX_CONNECTIONS = 17  # set by `citebot webhook set`; a replica that set the webhook would reset it
 RATE_LIMITED = "You're asking faster than I can keep up."
 ALREADY_RUNNING = "A reindex is already running"
@@ -79,6 +80,7 @@ async def cluster(
         CITEBOT_DATABASE__CONNECT_TIMEOUT="1",
         CITEBOT_TELEGRAM__UPDATE_LEASE_SECONDS="2",
         CITEBOT_TELEGRAM__USER_QUESTIONS_PER_MINUTE=str(USER_LIMIT),
+        CITEBOT_TELEGRAM__MESSAGES_PER_SECOND=str(PACE),
     )
     code, out, err = await run_citebot(
         env, "webhook", "set", "--max-connections", str(MAX_CONNECTIONS)
@@ -164,6 +166,23 @@ async def test_the_rate_limit_counts_questions_every_replica_received(
     assert sum(t.startswith(RATE_LIMITED) for t in texts) == 1
     replicas = {r for m in sent for r in bot.lb.handled_by(m)}
     assert len(replicas) >= 2
+
+
+async def test_the_replicas_together_keep_the_bots_flood_limit(
+    cluster: tuple[Cluster, TcpProxy, str],
+) -> None:
+    """Telegram counts a bot's messages per token: three replicas answering a burst together
+    send at most PACE a second (each alone would allow PACE)."""
+    bot, _, _ = cluster
+    users = range(3200, 3230)
+    sent = [bot.emu.user_sends(user, user, QUESTIONS[user % 3]) for user in users]
+    await all_answered(bot, sent)
+    moments = sorted(m.time for m in bot.emu.sent if m.chat_id in users)
+    assert len(moments) == len(sent)
+    # Reserved a sixth of a second apart at least; the network may bring two a little closer.
+    assert all(later - first >= 0.8 for first, later in zip(moments, moments[PACE:], strict=False))
+    assert moments[-1] - moments[0] >= len(sent) / PACE - 1.5
+    assert len({r for m in sent for r in bot.lb.handled_by(m)}) == 3
 
 
 async def test_a_button_works_whichever_replica_the_press_reaches(

@@ -7,6 +7,7 @@ of the session's real server; the database is cut away with a TCP proxy to see i
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
@@ -15,7 +16,7 @@ import pytest
 
 from bot.config import AppConfig, TelegramConfig
 from bot.ratelimit import Verdict
-from bot.shared_pg import REINDEX_LOCK_KEY, next_window, pg_shared_state
+from bot.shared_pg import REINDEX_LOCK_KEY, next_window, pg_shared_state, reserve_slot
 from bot.shared_state import Claim, SharedState
 from index.config import DatabaseConfig
 from index.database import close_pools
@@ -192,3 +193,49 @@ def test_the_sliding_window_rule(
     times: list[float], notified: bool, now: float, expected: tuple[list[float], bool, Verdict]
 ) -> None:
     assert next_window(times, notified, now, limit=2, period=60.0) == expected
+
+
+async def test_replicas_keep_telegrams_flood_limits_together(database_url: str) -> None:
+    """Messages from three replicas at once share one schedule: at most `messages_per_second`
+    in any second for the bot, `group_messages_per_minute` in any minute for one group."""
+    config = AppConfig(
+        database=DatabaseConfig(url=database_url, connect_timeout=2),
+        telegram=TelegramConfig(messages_per_second=10, group_messages_per_minute=3),
+    )
+    replicas = [pg_shared_state(config) for _ in range(3)]
+    pacers = [r.send_pacer for r in replicas]
+    assert all(p is not None for p in pacers)
+    try:
+        private = await asyncio.gather(
+            *(pacers[n % 3].slot(1000 + n) for n in range(30))  # type: ignore[union-attr]
+        )
+        group = await asyncio.gather(*(pacers[n % 3].slot(-42) for n in range(9)))  # type: ignore[union-attr]
+    finally:
+        close_pools()
+    # Asked within a moment of each other: each wait is its moment, give or take that moment.
+    assert_paced(sorted(private), limit=10, period=1.0)
+    assert sorted(private)[-1] >= 1.9
+    assert_paced(sorted(group), limit=3, period=60.0)
+    assert sorted(group)[-1] >= 119.0
+
+
+def assert_paced(moments: list[float], limit: int, period: float, slack: float = 0.25) -> None:
+    for first, later in zip(moments, moments[limit:], strict=False):
+        assert later - first >= period - slack, moments
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_reserved_moments_never_crowd_a_window(seed: int) -> None:
+    """Random arrivals, some behind a later earliest moment (a group's), against the rule."""
+    rng = random.Random(seed)
+    times: list[float] = []
+    moments = []
+    now = 0.0
+    for _ in range(200):
+        now += rng.expovariate(20.0)
+        earliest = now + (rng.choice([0.0, 0.0, 0.0, rng.uniform(0, 3)]))
+        times, at = reserve_slot(times, now, earliest, limit=5, period=1.0)
+        assert at >= earliest
+        moments.append(at)
+    moments.sort()
+    assert_paced(moments, limit=5, period=1.0, slack=1e-9)
