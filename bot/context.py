@@ -22,7 +22,6 @@ from bot.ratelimit import Verdict
 from bot.reindex_record import ReindexRecord
 from bot.shared_state import Feedback, RateLimit, ReindexGuard, SharedState
 from bot.stats import QuestionStats
-from bot.uploads import PendingUploads
 from index.service import CitebotService
 
 logger = logging.getLogger(__name__)
@@ -51,8 +50,6 @@ class BotState:
     stats: QuestionStats = field(default_factory=QuestionStats)
     metrics: BotMetrics = field(default_factory=BotMetrics)
     gate: UpdateGate = field(default_factory=UpdateGate)
-    # Uploads that would replace an article, until the admin says "Replace it".
-    pending_uploads: PendingUploads = field(default_factory=PendingUploads)
     reindex_record: ReindexRecord = field(init=False)
     # Set by a stop signal (bot/shutdown.py): a running build stops at its next check.
     stopping: threading.Event = field(default_factory=threading.Event)

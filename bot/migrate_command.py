@@ -15,7 +15,8 @@ def add_migrate_command(commands: Any) -> None:
     """Register `migrate` on the CLI's subcommands."""
     migrate = commands.add_parser(
         "migrate",
-        help="bring the database's tables to this version (database.url), or copy the local "
+        help="bring the database's tables (the index's and the bot's) to this version "
+        "(database.url), or copy the local "
         "index into the database with --to-database",
     )
     migrate.add_argument(
@@ -36,7 +37,10 @@ def run_migrate(args: argparse.Namespace, config: AppConfig, service: CitebotSer
     from index.retriever import LoadedIndex
 
     if not args.to_database:
+        from bot.shared_pg import migrate_bot_schema
+
         print(f"citebot: {migrate_schema(config.database, config.index)}")
+        print(f"citebot: {migrate_bot_schema(config)}")
         return 0
     local = LoadedIndex.open_current(config.index, verify_checksums=True)
     report = copy_local_index(local, config.index, config.database)

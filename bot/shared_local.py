@@ -14,6 +14,7 @@ from bot.config import AppConfig
 from bot.feedback import FeedbackStore
 from bot.ratelimit import UserRateLimiter, Verdict
 from bot.shared_state import GREET_AGAIN_AFTER_SECONDS, MINUTE, Claim, SharedState
+from bot.uploads import PendingUploads
 
 
 class LocalClaims:
@@ -69,6 +70,7 @@ def local_shared_state(config: AppConfig) -> SharedState:
         greeting_limit=LocalRateLimit(1, GREET_AGAIN_AFTER_SECONDS),
         feedback=FeedbackStore(config.feedback_db),
         reindex_guard=LocalReindexGuard(),
+        uploads=PendingUploads(),
         database=None,
         replicated=False,
     )

@@ -14,7 +14,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import psycopg
@@ -25,13 +25,14 @@ from bot.feedback_pg import PgFeedbackStore
 from bot.pg_database import Database
 from bot.ratelimit import Verdict
 from bot.shared_state import GREET_AGAIN_AFTER_SECONDS, MINUTE, Claim, SharedState
-from index.database import ensure_schema, pool
+from bot.uploads import PendingUpload
+from index.database import ensure_schema, migrate_component, pool
 from index.errors import DatabaseUnavailableError
 
 logger = logging.getLogger(__name__)
 
 SCHEMA_COMPONENT = "bot"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: bot_pending_uploads
 # Telegram gives up on an update after about a day; claims are kept a little longer.
 KEEP_CLAIMS = "2 days"
 KEEP_IDLE_WINDOWS = "1 day"
@@ -67,6 +68,13 @@ CREATE TABLE bot_answers (
     doc_id text NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
 );
+CREATE TABLE bot_pending_uploads (
+    chat_id bigint PRIMARY KEY,
+    token bigint NOT NULL,
+    file_name text NOT NULL,
+    data bytea NOT NULL,
+    held_at timestamptz NOT NULL DEFAULT now()
+);
 CREATE TABLE bot_votes (
     answer_id bigint NOT NULL REFERENCES bot_answers (id) ON DELETE CASCADE,
     user_id bigint NOT NULL,
@@ -79,6 +87,63 @@ CREATE TABLE bot_votes (
 
 def create_tables(connection: psycopg.Connection) -> None:
     connection.execute(_TABLES)
+
+
+def _add_pending_uploads(connection: psycopg.Connection) -> None:
+    """Version 1 -> 2: uploads waiting for "Replace it" move from each replica's memory here."""
+    table = _TABLES[_TABLES.index("CREATE TABLE bot_pending_uploads") :]
+    connection.execute(table[: table.index(");") + 2])  # type: ignore[arg-type]
+
+
+MIGRATIONS: dict[int, Callable[[psycopg.Connection], None]] = {1: _add_pending_uploads}
+
+
+def migrate_bot_schema(config: AppConfig) -> str:
+    """`citebot migrate` for the bot's tables (index/pg_migrate.py does the index's)."""
+    with pool(config.database).connection() as connection:
+        return migrate_component(
+            connection, SCHEMA_COMPONENT, SCHEMA_VERSION, create_tables, MIGRATIONS
+        )
+
+
+class PgHeldUploads:
+    """Uploads waiting for "Replace it", one per chat, in `bot_pending_uploads`: the press may
+    reach any replica. Held a day at most (the button then answers as expired)."""
+
+    KEEP = "1 day"
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def hold(self, chat_id: int, file_name: str, data: bytes) -> PendingUpload:
+        token = secrets.randbelow(2**31 - 1) + 1
+        await self._database.call(lambda c: self._hold(c, chat_id, token, file_name, data))
+        return PendingUpload(token, chat_id, file_name, data)
+
+    def _hold(
+        self, connection: psycopg.Connection, chat_id: int, token: int, name: str, data: bytes
+    ) -> None:
+        with connection.transaction():
+            connection.execute(
+                f"DELETE FROM bot_pending_uploads WHERE held_at < now() - interval '{self.KEEP}'"
+            )
+            connection.execute(
+                "INSERT INTO bot_pending_uploads (chat_id, token, file_name, data)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT (chat_id) DO UPDATE SET"
+                " token = excluded.token, file_name = excluded.file_name, data = excluded.data,"
+                " held_at = now()",
+                (chat_id, token, name, data),
+            )
+
+    async def take(self, chat_id: int, token: int) -> PendingUpload | None:
+        row = await self._database.call(
+            lambda c: c.execute(
+                "DELETE FROM bot_pending_uploads WHERE chat_id = %s AND token = %s"
+                f" AND held_at >= now() - interval '{self.KEEP}' RETURNING file_name, data",
+                (chat_id, token),
+            ).fetchone()
+        )
+        return None if row is None else PendingUpload(token, chat_id, row[0], bytes(row[1]))
 
 
 class PgClaims:
@@ -374,6 +439,7 @@ def pg_shared_state(config: AppConfig) -> SharedState:
         greeting_limit=PgRateLimit(database, "greeting", 1, GREET_AGAIN_AFTER_SECONDS),
         feedback=PgFeedbackStore(database),
         reindex_guard=PgReindexGuard(database),
+        uploads=PgHeldUploads(database),
         database=database,
         replicated=True,
         send_pacer=PgSendPacer(

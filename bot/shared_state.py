@@ -7,7 +7,7 @@ PostgreSQL tables (bot/shared_pg.py), so they behave as one bot:
 - claims on updates: an update Telegram delivers twice, to this replica or another, is handled
   once; one claimed by a replica that died is handled again once its lease runs out;
 - rate limits per user, per group and for group greetings;
-- the answers buttons refer to, and the votes on them;
+- the answers buttons refer to, and the votes on them, and uploads waiting for "Replace it";
 - the reindex lock: one reindex at a time across all replicas;
 - Telegram's flood limits (per bot token): each message a replica sends takes a slot from one
   schedule all replicas share.
@@ -26,6 +26,7 @@ from typing import Protocol
 from bot.config import AppConfig
 from bot.feedback import AnswerRecord
 from bot.ratelimit import Verdict
+from bot.uploads import PendingUpload
 
 # A group that adds the bot again and again is greeted at most this often.
 GREET_AGAIN_AFTER_SECONDS = 3600.0
@@ -89,6 +90,19 @@ class ReindexGuard(Protocol):
         ...
 
 
+class HeldUploads(Protocol):
+    """Uploads that would replace an article, waiting for the admin's "Replace it": one per
+    chat. With replicas the press may reach another replica than the upload did."""
+
+    async def hold(self, chat_id: int, file_name: str, data: bytes) -> PendingUpload:
+        """Keep the file (replacing the chat's earlier one); returns it with its token."""
+        ...
+
+    async def take(self, chat_id: int, token: int) -> PendingUpload | None:
+        """The chat's waiting file if `token` is still its own; it is no longer held."""
+        ...
+
+
 class SendPacer(Protocol):
     async def slot(self, chat_id: int | str) -> float:
         """Reserve the next moment a message to this chat may go out, counting every replica's
@@ -115,6 +129,7 @@ class SharedState:
     database: DatabaseProbe | None  # None: no database configured
     # Whether another process may receive the same updates (then a claim must be shared).
     replicated: bool
+    uploads: HeldUploads
     # Flood limits shared with other replicas; None: this process alone sends (PTB's limiter).
     send_pacer: SendPacer | None = None
 

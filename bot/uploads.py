@@ -139,10 +139,11 @@ class PendingUpload:
 
 
 class PendingUploads:
-    """Uploads waiting for "Replace it": one per chat, the last few chats only.
+    """Uploads waiting for "Replace it" in this process: one per chat, the last few chats only.
 
     Kept in memory: after a restart the buttons answer as expired and the admin sends the file
     again, which is simpler than a store for files that are, by then, on the admin's phone.
+    (Replicas keep them in their database instead: bot/shared_pg.py.)
     """
 
     MAX_CHATS = 8
@@ -151,7 +152,7 @@ class PendingUploads:
         self._by_chat: dict[int, PendingUpload] = {}
         self._tokens = itertools.count(1)
 
-    def hold(self, chat_id: int, file_name: str, data: bytes) -> PendingUpload:
+    async def hold(self, chat_id: int, file_name: str, data: bytes) -> PendingUpload:
         """Keep the file (replacing the chat's earlier one); returns it with its token."""
         self._by_chat.pop(chat_id, None)
         while len(self._by_chat) >= self.MAX_CHATS:
@@ -160,7 +161,7 @@ class PendingUploads:
         self._by_chat[chat_id] = pending
         return pending
 
-    def take(self, chat_id: int, token: int) -> PendingUpload | None:
+    async def take(self, chat_id: int, token: int) -> PendingUpload | None:
         """The chat's waiting file if `token` is still its own; it is no longer held."""
         pending = self._by_chat.get(chat_id)
         if pending is None or pending.token != token:

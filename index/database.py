@@ -26,6 +26,7 @@ __all__ = [
     "SchemaMismatchError",
     "close_pools",
     "ensure_schema",
+    "migrate_component",
     "pool",
 ]
 
@@ -129,3 +130,40 @@ def ensure_schema(
                 f"the database's {component} tables are of schema version {row[0]}, this "
                 f"citebot uses version {version}: {MIGRATE_HINT}"
             )
+
+
+def migrate_component(
+    connection: psycopg.Connection,
+    component: str,
+    version: int,
+    create: Callable[[psycopg.Connection], None],
+    migrations: dict[int, Callable[[psycopg.Connection], None]],
+) -> str:
+    """`citebot migrate` for one component: create its tables, or step them up to `version`
+    (migrations[n] makes version n into n + 1), in one transaction; says what it did."""
+    with connection.transaction():
+        connection.execute("SELECT pg_advisory_xact_lock(hashtext('citebot-schema'))")
+        exists = connection.execute("SELECT to_regclass('citebot_schema')").fetchone()
+        row = None
+        if exists and exists[0] is not None:
+            row = connection.execute(
+                "SELECT version FROM citebot_schema WHERE component = %s", (component,)
+            ).fetchone()
+        if row is None:
+            ensure_schema(connection, component, version, create)
+            return f"created the {component} tables (schema version {version})"
+        found = int(row[0])
+        if found == version:
+            return f"the database's {component} tables are current (schema version {found})"
+        if found > version or any(v not in migrations for v in range(found, version)):
+            raise SchemaMismatchError(
+                f"the database's {component} tables are of schema version {found}, which this "
+                f"citebot (schema version {version}) cannot migrate: use the citebot "
+                "version that made them, or start from an empty database"
+            )
+        for step in range(found, version):
+            migrations[step](connection)
+        connection.execute(
+            "UPDATE citebot_schema SET version = %s WHERE component = %s", (version, component)
+        )
+        return f"migrated the {component} tables from schema version {found} to {version}"

@@ -18,8 +18,8 @@ import psycopg
 
 from index.build_writer import embedding_text
 from index.config import DatabaseConfig, IndexConfig
-from index.database import ensure_schema, pool
-from index.errors import IndexMismatchError, SchemaMismatchError
+from index.database import migrate_component, pool
+from index.errors import IndexMismatchError
 from index.lexical import tokenize
 from index.pg_build import build_lock
 from index.pg_postings import Postings, SegmentWriter, postings_ddl
@@ -71,35 +71,10 @@ class CopyReport:
 
 def migrate_schema(database: DatabaseConfig, index: IndexConfig) -> str:
     """Create the index tables, or step them up to SCHEMA_VERSION; says what it did."""
-    with pool(database).connection() as connection, connection.transaction():
-        connection.execute("SELECT pg_advisory_xact_lock(hashtext('citebot-schema'))")
-        exists = connection.execute("SELECT to_regclass('citebot_schema')").fetchone()
-        row = None
-        if exists and exists[0] is not None:
-            row = connection.execute(
-                "SELECT version FROM citebot_schema WHERE component = %s", (COMPONENT,)
-            ).fetchone()
-        if row is None:
-            ensure_schema(connection, COMPONENT, SCHEMA_VERSION, create_tables(index))
-            return f"created the index tables (schema version {SCHEMA_VERSION})"
-        version = int(row[0])
-        if version == SCHEMA_VERSION:
-            return f"the database's index tables are current (schema version {version})"
-        if version > SCHEMA_VERSION or any(
-            v not in MIGRATIONS for v in range(version, SCHEMA_VERSION)
-        ):
-            raise SchemaMismatchError(
-                f"the database's index tables are of schema version {version}, which this "
-                f"citebot (schema version {SCHEMA_VERSION}) cannot migrate: use the citebot "
-                "version that made them, or build the index anew into an empty database"
-            )
-        for step in range(version, SCHEMA_VERSION):
-            MIGRATIONS[step](connection)
-        connection.execute(
-            "UPDATE citebot_schema SET version = %s WHERE component = %s",
-            (SCHEMA_VERSION, COMPONENT),
+    with pool(database).connection() as connection:
+        return migrate_component(
+            connection, COMPONENT, SCHEMA_VERSION, create_tables(index), MIGRATIONS
         )
-        return f"migrated the index tables from schema version {version} to {SCHEMA_VERSION}"
 
 
 def copy_local_index(

@@ -100,6 +100,9 @@ class LoadBalancer:
     def pin(self, user_id: int, replica: int) -> None:
         self.pins[user_id] = replica
 
+    def unpin(self, user_id: int) -> None:
+        self.pins.pop(user_id, None)
+
     def pin_message(self, message: dict[str, Any], replica: int) -> None:
         """Send the update bringing this message to this replica (before others of its user)."""
         self.message_pins[(int(message["chat"]["id"]), int(message["message_id"]))] = replica

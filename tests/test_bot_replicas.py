@@ -213,6 +213,41 @@ async def test_a_button_works_whichever_replica_the_press_reaches(
     await emu.wait_until(lambda: {1, 2} <= pressed())  # the presses were replicas 1 and 2's
 
 
+async def test_an_upload_held_on_one_replica_is_answered_on_another(
+    cluster: tuple[Cluster, TcpProxy, str],
+) -> None:
+    """A file named like an article waits for "Replace it" / "Keep the old one" in the
+    database: the press reaches another replica than the upload did."""
+    bot, _, _ = cluster
+    emu = bot.emu
+    original = (bot.home.corpus / "chess-final.md").read_text(encoding="utf-8")
+    upload = emu.user_sends_document(
+        ADMIN_ID, ADMIN_ID, "chess-final.md", b"---\ntitle: Chess\n---\nA new chess text.\n"
+    )
+    bot.lb.pin_message(upload, 0)
+    question = await emu.wait_for_reply(ADMIN_ID, after=upload, timeout=30)
+    assert "chess-final.md is already in the corpus" in question.text
+    assert question.reply_markup is not None
+    buttons = {b["text"]: b["callback_data"] for row in question.reply_markup["inline_keyboard"]
+               for b in row}  # fmt: skip
+    bot.lb.pin(ADMIN_ID, 2)
+    try:
+        emu.press_button(ADMIN_ID, question.message_id, ADMIN_ID, buttons["Keep the old one"])
+        await emu.wait_until(
+            lambda: any(
+                e.message_id == question.message_id
+                and e.text is not None
+                and e.text.startswith("Kept the old chess-final.md")
+                for e in emu.edits
+            ),
+            timeout=30,
+        )
+    finally:
+        bot.lb.unpin(ADMIN_ID)
+    assert bot.lb.handled_by(upload) == [0]
+    assert (bot.home.corpus / "chess-final.md").read_text(encoding="utf-8") == original
+
+
 async def test_one_reindex_at_a_time_across_replicas(
     cluster: tuple[Cluster, TcpProxy, str],
 ) -> None:

@@ -16,11 +16,17 @@ import pytest
 
 from bot.config import AppConfig, TelegramConfig
 from bot.ratelimit import Verdict
-from bot.shared_pg import REINDEX_LOCK_KEY, next_window, pg_shared_state, reserve_slot
+from bot.shared_pg import (
+    REINDEX_LOCK_KEY,
+    migrate_bot_schema,
+    next_window,
+    pg_shared_state,
+    reserve_slot,
+)
 from bot.shared_state import Claim, SharedState
 from index.config import DatabaseConfig
 from index.database import close_pools
-from index.errors import DatabaseUnavailableError
+from index.errors import DatabaseUnavailableError, SchemaMismatchError
 from tests.tcp_proxy import TcpProxy
 
 LEASE = 1.0
@@ -239,3 +245,32 @@ def test_reserved_moments_never_crowd_a_window(seed: int) -> None:
         moments.append(at)
     moments.sort()
     assert_paced(moments, limit=5, period=1.0, slack=1e-9)
+
+
+async def test_an_upload_held_by_one_replica_is_replaced_by_another(
+    replicas: tuple[SharedState, SharedState],
+) -> None:
+    """The "Replace it" press may reach another replica than the upload did."""
+    a, b = replicas
+    first = await a.uploads.hold(5, "notes.md", b"old plan")
+    held = await a.uploads.hold(5, "notes.md", b"# Notes\n\nnew text")  # sent again: replaces
+    assert await b.uploads.take(5, first.token) is None
+    assert await b.uploads.take(6, held.token) is None  # another chat's press
+    taken = await b.uploads.take(5, held.token)
+    assert taken is not None and (taken.file_name, taken.data) == ("notes.md", held.data)
+    assert await a.uploads.take(5, held.token) is None  # pressed twice: once only
+
+
+def test_the_bot_tables_of_version_1_are_migrated(database_url: str) -> None:
+    config = replica_config(database_url)
+    pg_shared_state(config)
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute("DROP TABLE bot_pending_uploads")
+        connection.execute("UPDATE citebot_schema SET version = 1 WHERE component = 'bot'")
+    close_pools()
+    with pytest.raises(SchemaMismatchError, match="`citebot migrate`"):
+        pg_shared_state(config)
+    assert migrate_bot_schema(config) == "migrated the bot tables from schema version 1 to 2"
+    assert migrate_bot_schema(config) == "the database's bot tables are current (schema version 2)"
+    pg_shared_state(config)
+    close_pools()

@@ -98,7 +98,7 @@ async def upload(update: Update, context: CitebotContext) -> None:
             await reply(message, builds.upload_rejected(translator, reason))
             return
         if would_replace(state.config.corpus.path, file_name):
-            pending = state.pending_uploads.hold(message.chat_id, file_name, data)
+            pending = await state.shared.uploads.hold(message.chat_id, file_name, data)
             logger.info("chat %s: upload %s would replace an article", message.chat_id, file_name)
             question = builds.upload_would_replace(translator, file_name)
             await reply(message, question, replace_keyboard(translator, pending.token))
@@ -125,7 +125,7 @@ async def upload_choice(update: Update, context: CitebotContext) -> None:
         await query.answer(translator.gettext(notices.UPLOAD_EXPIRED))
         return
     if not choice.replace:
-        kept = state.pending_uploads.take(message.chat_id, choice.token)
+        kept = await state.shared.uploads.take(message.chat_id, choice.token)
         await query.answer(None if kept is not None else translator.gettext(notices.UPLOAD_EXPIRED))
         if kept is not None:
             await edit(message, builds.upload_kept(translator, kept.file_name))
@@ -134,7 +134,7 @@ async def upload_choice(update: Update, context: CitebotContext) -> None:
         if not held:
             await query.answer(translator.gettext(notices.ALREADY_RUNNING))
             return  # the file stays held: the admin can press again when the build is done
-        pending = state.pending_uploads.take(message.chat_id, choice.token)
+        pending = await state.shared.uploads.take(message.chat_id, choice.token)
         if pending is None:
             await query.answer(translator.gettext(notices.UPLOAD_EXPIRED))
             return
