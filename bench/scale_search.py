@@ -64,19 +64,33 @@ def nearest_real_cosines(real: np.ndarray) -> np.ndarray:
     return scores[:, 1]  # column 0 is the vector itself
 
 
+def matching_epsilon(median_nearest_cosine: float) -> float:
+    """The ε at which cos(v, v') comes out at the real vectors' median nearest-neighbour cosine."""
+    return float(np.sqrt(1 / median_nearest_cosine**2 - 1))
+
+
+class Perturbation:
+    """v' = normalize(v + ε·g / sqrt(trace Σ)), g ~ N(0, Σ), Σ the real vectors' covariance."""
+
+    def __init__(self, real: np.ndarray, epsilon: float, seed: int = 0) -> None:
+        self.rng = np.random.default_rng(seed)
+        covariance = np.cov(real, rowvar=False)
+        self.shape = np.linalg.cholesky(covariance + 1e-6 * np.eye(len(covariance))).T
+        self.scale = epsilon / np.sqrt(np.trace(covariance))
+
+    def apply(self, base: np.ndarray) -> np.ndarray:
+        moved = base + self.scale * (self.rng.standard_normal(base.shape) @ self.shape)
+        return moved / np.linalg.norm(moved, axis=1, keepdims=True)
+
+
 def extend(real: np.ndarray, total: int, epsilon: float, seed: int = 0) -> np.ndarray:
     """The first len(real) rows are the real vectors; the rest perturbed copies, in chunks."""
-    rng = np.random.default_rng(seed)
-    covariance = np.cov(real, rowvar=False)
-    shape = np.linalg.cholesky(covariance + 1e-6 * np.eye(len(covariance))).T
-    scale = epsilon / np.sqrt(np.trace(covariance))
+    perturbation = Perturbation(real, epsilon, seed)
     vectors = np.lib.format.open_memmap(VECTORS_1M, "w+", np.float32, (total, real.shape[1]))
     vectors[: len(real)] = real
     for begin in range(len(real), total, 100_000):
         end = min(total, begin + 100_000)
-        base = real[np.arange(begin, end) % len(real)]
-        moved = base + scale * (rng.standard_normal(base.shape) @ shape)
-        vectors[begin:end] = moved / np.linalg.norm(moved, axis=1, keepdims=True)
+        vectors[begin:end] = perturbation.apply(real[np.arange(begin, end) % len(real)])
     vectors.flush()
     return vectors
 
@@ -102,7 +116,7 @@ def stage_search(args: argparse.Namespace) -> None:
     queries = query_vectors(args.queries)
     nearest = nearest_real_cosines(real)
     median_nn = float(np.median(nearest))
-    epsilon = float(np.sqrt(1 / median_nn**2 - 1))
+    epsilon = matching_epsilon(median_nn)
     while not (OUT / "full-count.json").exists():  # the full stage counts corpus-1m's passages
         time.sleep(10)
     total = json.loads((OUT / "full-count.json").read_text())["passages"]
