@@ -147,8 +147,9 @@ class PgIndex:
         ]
 
     def _tune(self, connection: psycopg.Connection, k: int) -> None:
-        """HNSW's ef_search from the settings, and at least the rows a list asks for."""
-        ef_search = min(1000, max(self._config.hnsw_ef_search, 4 * k))
+        """HNSW's ef_search from the settings, and at least the rows a list asks for (pgvector
+        returns no more than ef_search rows): faiss's efSearch rule in the local store."""
+        ef_search = min(1000, max(self._config.hnsw_ef_search, k))
         connection.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef_search),))
 
     def _nearest(

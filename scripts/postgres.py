@@ -1,6 +1,7 @@
 """A private PostgreSQL + pgvector server for tests, benchmarks and trying the database store.
 
-    python scripts/postgres.py start FOLDER [--port N]   # prints the postgresql:// URL
+    python scripts/postgres.py start FOLDER [--port N] [--setting shared_buffers=2GB ...]
+                                                         # prints the postgresql:// URL
     python scripts/postgres.py url FOLDER                # the URL of a started server
     python scripts/postgres.py stop FOLDER
 
@@ -110,7 +111,7 @@ class Server:
                     "enter; choose a folder under /tmp or another world-traversable place"
                 )
 
-    def start(self, port: int | None = None) -> str:
+    def start(self, port: int | None = None, settings: list[str] | None = None) -> str:
         if self.running():
             return self.url()
         self._prepare()
@@ -130,10 +131,11 @@ class Server:
             secret.unlink()
             self._write_url(password, port or free_port())
         port = int(self.url().rsplit(":", 1)[1].split("/")[0])
+        extra = "".join(f" -c {setting}" for setting in settings or [])
+        options = f"-h 127.0.0.1 -p {port} -k {self.data} -c fsync=off -c max_connections=200"
         self.run(
             "pg_ctl", "-D", str(self.data), "-w", "-t", "30", "-l", str(self.data / "server.log"),
-            "-o", f"-h 127.0.0.1 -p {port} -k {self.data} -c fsync=off -c max_connections=200",
-            "start",
+            "-o", options + extra, "start",
         )  # fmt: skip
         url = self.url()
         created = self.run(
@@ -175,11 +177,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=["start", "stop", "url"])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--port", type=int, help="TCP port on 127.0.0.1 (default: a free one)")
+    parser.add_argument(
+        "--setting",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a server setting for this start, e.g. shared_buffers=2GB (repeatable)",
+    )
     args = parser.parse_args(argv)
     server = Server(args.folder)
     started = time.perf_counter()
     if args.action == "start":
-        print(server.start(args.port))
+        print(server.start(args.port, args.setting))
         print(f"postgres: running ({time.perf_counter() - started:.1f} s)", file=sys.stderr)
     elif args.action == "url":
         print(server.url())
