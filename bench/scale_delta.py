@@ -27,6 +27,7 @@ import cProfile
 import json
 import os
 import pstats
+import secrets
 import shutil
 import subprocess
 import sys
@@ -42,8 +43,15 @@ sys.path.insert(0, str(ROOT))
 from bench.scale import OUT, index_config, size_label, table  # noqa: E402
 from bench.scale_corpus import generate_articles, sentence_pool, write_corpus  # noqa: E402
 from index.builder import build_index  # noqa: E402
-from index.config import CorpusConfig, IndexConfig, PassageConfig  # noqa: E402
+from index.config import (  # noqa: E402
+    AnswerConfig,
+    CorpusConfig,
+    IndexConfig,
+    PassageConfig,
+    RetrievalConfig,
+)
 from index.embedder import Embedder  # noqa: E402
+from index.service import CitebotService  # noqa: E402
 
 UNIQUE = "The Tallinn observatory counted 4,217 meteors during the night of the Perseid peak."
 QUESTION = "How many meteors did the Tallinn observatory count?"
@@ -184,12 +192,84 @@ def in_process(count: int) -> None:
     )
 
 
+def serving(count: int) -> None:
+    """The delta mode's index served by a CitebotService in this process (loaded before the
+    clock, as a running bot has it), `count` more articles written, then the real `citebot
+    index` in a subprocess: seconds from its start until this service cites the new article
+    (it notices the published build and loads only the delta, on its loader thread)."""
+    work = OUT / "delta-run-delta"
+    config = index_config(work / "index", **SETTINGS)
+    service = CitebotService(
+        CorpusConfig(path=work / "corpus"), PassageConfig(), config, RetrievalConfig(),
+        AnswerConfig(),
+    )  # fmt: skip
+    started = time.perf_counter()
+    service.load()
+    service.answer("warm up")
+    loaded = time.perf_counter() - started
+    run = secrets.randbelow(9000) + 1000  # a name no earlier run used: each run adds its own
+    unique = f"The Kvarn{run} ferry carried 6,318 cyclists across the bay on its first weekend."
+    question = f"How many cyclists did the Kvarn{run} ferry carry?"
+    titles, runs = sentence_pool()
+    stream = generate_articles(321, titles, runs)
+    for number in range(count):
+        record = next(stream)
+        text = record["text"] + (f"\n\n{unique}" if number == 0 else "")
+        (work / "corpus" / f"serve-{run}-{number:02d}.md").write_text(
+            f"---\ntitle: {json.dumps(record['title'])}\n---\n{text}\n", encoding="utf-8"
+        )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITEBOT_")}
+    env |= {
+        "HF_HUB_OFFLINE": "1",
+        "CITEBOT_CONFIG": str(ROOT / "config.yaml"),
+        "CITEBOT_CORPUS__PATH": str(work / "corpus"),
+        "CITEBOT_INDEX__PATH": str(work / "index"),
+        "CITEBOT_INDEX__MODEL_CACHE": str(config.model_cache),
+        **{f"CITEBOT_INDEX__{k.upper()}": v for k, v in SETTINGS.items()},
+    }
+    citebot = str(Path(sys.executable).with_name("citebot"))
+    started = time.perf_counter()
+    process = subprocess.Popen([citebot, "index"], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    latencies, built, answered = [], None, None
+    while answered is None and time.perf_counter() - started < 600:
+        asked = time.perf_counter()
+        answer = service.answer(question)
+        latencies.append(time.perf_counter() - asked)
+        if built is None and process.poll() is not None:
+            built = time.perf_counter() - started
+            assert process.returncode == 0, process.communicate()[1][-2000:]
+        first = answer.citations[0] if answer.citations else None
+        if first is not None and first.doc_id == f"serve-{run}-00" and "6,318" in first.snippet:
+            answered = time.perf_counter() - started
+        else:
+            time.sleep(0.2)
+    _, log = process.communicate()
+    if built is None:
+        built = time.perf_counter() - started
+    print(log[-1500:], file=sys.stderr)
+    table(
+        f"{count} new articles on the served delta-mode index (1M base) "
+        f"(load average {os.getloadavg()[0]:.1f})",
+        [{
+            "service load before the clock s": loaded,
+            "citebot index s (process exit)": built,
+            "answered from the service after s": answered if answered is not None else "never",
+            "questions meanwhile": len(latencies),
+            "their p95 ms": float(np.percentile(latencies, 95)) * 1000,
+        }],
+    )  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--passages", type=int, default=200_000)
     parser.add_argument("--new-articles", type=int, default=10)
     parser.add_argument(
         "--in-process", action="store_true", help="only the in-process delta build, after a run"
+    )
+    parser.add_argument(
+        "--serving", action="store_true", help="answerable from a serving process, after a run"
     )
     parser.add_argument("--corpus", type=Path, help="an existing scale corpus to use instead")
     parser.add_argument(
@@ -198,6 +278,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.in_process:
         in_process(args.new_articles)
+        return
+    if args.serving:
+        serving(args.new_articles)
         return
     corpus = args.corpus or OUT / f"corpus-{size_label(args.passages)}-delta"
     if not corpus.exists():

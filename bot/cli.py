@@ -105,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def run_index(args: argparse.Namespace, config: AppConfig, service: CitebotService) -> int:
-    report = _build(service, full=args.full)
+    report = _build(service, full=args.full, serve=False)
     print(render_build_report(report))
     return 0
 
@@ -188,10 +188,10 @@ def _build_after_any_other(service: CitebotService, full: bool) -> None:
         _build(service, full=False, wait=True)
 
 
-def _build(service: CitebotService, full: bool, wait: bool = False):  # type: ignore[no-untyped-def]
+def _build(service: CitebotService, full: bool, wait: bool = False, serve: bool = True):  # type: ignore[no-untyped-def]
     # Warnings (a skipped file) go out between redraws of the bar, each on a line of its own.
     with ProgressBar(sys.stderr) as bar, logging_redirect_tqdm():
-        report = service.rebuild(progress=bar.update, full=full, wait=wait)
+        report = service.rebuild(progress=bar.update, full=full, wait=wait, serve=serve)
     for line in report.skipped:
         logger.debug("skipped %s", line)
     return report
