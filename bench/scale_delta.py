@@ -101,22 +101,27 @@ def new_articles(folder: Path, count: int) -> None:
         )
 
 
+def citebot_env(work: Path, **extra: str) -> dict[str, str]:
+    """The environment of a `citebot` subprocess on `work`'s corpus and index."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITEBOT_")}
+    return env | {
+        "HF_HUB_OFFLINE": "1",
+        "CITEBOT_CONFIG": str(ROOT / "config.yaml"),
+        "CITEBOT_CORPUS__PATH": str(work / "corpus"),
+        "CITEBOT_INDEX__PATH": str(work / "index"),
+        "CITEBOT_INDEX__MODEL_CACHE": str(index_config(work).model_cache),
+        **{f"CITEBOT_INDEX__{k.upper()}": v for k, v in SETTINGS.items()},
+        **extra,
+    }
+
+
 def run_mode(name: str, base: Path, corpus: Path, count: int, fraction: float) -> dict:
     work = OUT / f"delta-run-{name.replace(' ', '-')}"
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(base / "index", work / "index", symlinks=True)
     shutil.copytree(corpus, work / "corpus")
     new_articles(work / "corpus", count)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITEBOT_")}
-    env |= {
-        "HF_HUB_OFFLINE": "1",
-        "CITEBOT_CONFIG": str(ROOT / "config.yaml"),
-        "CITEBOT_CORPUS__PATH": str(work / "corpus"),
-        "CITEBOT_INDEX__PATH": str(work / "index"),
-        "CITEBOT_INDEX__MODEL_CACHE": str(index_config(work).model_cache),
-        "CITEBOT_INDEX__DELTA_MERGE_FRACTION": str(fraction),
-        **{f"CITEBOT_INDEX__{k.upper()}": v for k, v in SETTINGS.items()},
-    }
+    env = citebot_env(work, CITEBOT_INDEX__DELTA_MERGE_FRACTION=str(fraction))
     citebot = str(Path(sys.executable).with_name("citebot"))
     started = time.perf_counter()
     index = subprocess.run([citebot, "index"], env=env, capture_output=True, text=True)
@@ -218,15 +223,7 @@ def serving(count: int) -> None:
         (work / "corpus" / f"serve-{run}-{number:02d}.md").write_text(
             f"---\ntitle: {json.dumps(record['title'])}\n---\n{text}\n", encoding="utf-8"
         )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITEBOT_")}
-    env |= {
-        "HF_HUB_OFFLINE": "1",
-        "CITEBOT_CONFIG": str(ROOT / "config.yaml"),
-        "CITEBOT_CORPUS__PATH": str(work / "corpus"),
-        "CITEBOT_INDEX__PATH": str(work / "index"),
-        "CITEBOT_INDEX__MODEL_CACHE": str(config.model_cache),
-        **{f"CITEBOT_INDEX__{k.upper()}": v for k, v in SETTINGS.items()},
-    }
+    env = citebot_env(work)
     citebot = str(Path(sys.executable).with_name("citebot"))
     started = time.perf_counter()
     process = subprocess.Popen([citebot, "index"], env=env, stdout=subprocess.PIPE,
