@@ -6,11 +6,12 @@ indexes, and a question with a common term summed hundreds of thousands of rows 
 a posting is 16 bytes, a term's postings come back in one index lookup per segment, and the
 scores are summed in numpy, exactly as the SQL did (BM25 of bm25s, float4 per term).
 
-Segments, as in Lucene: a build writes its new passages' postings as new segments; a file's
-removal leaves its postings in place and lists its passage ids in `index_dead`, which search
-skips. Segments of a similar size (the same power of ten of passages) are merged once there are
-more than MERGE_FACTOR of them, dropping the dead postings they hold; when dead passages pass
-COMPACT_FRACTION of the live ones, every segment is merged. So a build's postings work stays in
+Segments, as in Lucene: a build writes its new passages' postings as new segments (a big build
+several, of FLUSH_POSTINGS each); a file's removal leaves its postings in place and lists its
+passage ids in `index_dead`, which search skips. Smaller segments of a similar size (the same
+power of ten of postings) are merged once there are more than MERGE_FACTOR of them, dropping
+the dead postings they hold; when dead passages pass COMPACT_FRACTION of the live ones, every
+segment is merged. So a build's postings work stays in
 proportion to its change, amortised, and a search reads few rows per term.
 """
 
@@ -234,21 +235,28 @@ def clear(connection: psycopg.Connection) -> None:
 
 def maintain(connection: psycopg.Connection, live_passages: int) -> None:
     """Merge segments after a build's writes: every one when dead postings have grown past
-    COMPACT_FRACTION of the live passages, else each size tier that holds too many."""
+    COMPACT_FRACTION of the live passages, else each size tier of the small segments (below
+    FLUSH_POSTINGS, a power of ten of postings a tier) that holds more than MERGE_FACTOR.
+
+    A merge writes full segments (FLUSH_POSTINGS each) and at most one smaller one, which has
+    more postings than any it came from: merged segments never crowd their old tier again.
+    """
     dead = _scalar(connection, "SELECT count(*) FROM index_dead")
-    segments = connection.execute("SELECT id, passages FROM index_segments").fetchall()
     if dead and dead > COMPACT_FRACTION * max(live_passages, 1):
-        merge(connection, [int(s) for s, _ in segments])
+        segments = connection.execute("SELECT id FROM index_segments").fetchall()
+        merge(connection, [int(s) for (s,) in segments])
         return
-    while True:
+    for _ in range(64):  # each merge leaves fewer small segments; a bound all the same
+        small = connection.execute(
+            "SELECT id, postings FROM index_segments WHERE postings < %s", (FLUSH_POSTINGS,)
+        ).fetchall()
         tiers: dict[int, list[int]] = {}
-        for segment, passages in segments:
-            tiers.setdefault(int(math.log10(max(int(passages), 1))), []).append(int(segment))
+        for segment, postings in small:
+            tiers.setdefault(int(math.log10(max(int(postings), 1))), []).append(int(segment))
         crowded = [ids for _, ids in sorted(tiers.items()) if len(ids) > MERGE_FACTOR]
         if not crowded:
             return
         merge(connection, crowded[0])
-        segments = connection.execute("SELECT id, passages FROM index_segments").fetchall()
 
 
 def merge(connection: psycopg.Connection, segments: list[int]) -> None:

@@ -347,3 +347,33 @@ def assert_postings_rank_as_bm25s(store: StoreUnderTest, embedder: Embedder) -> 
             assert got == expected, question
     assert segments is not None
     return int(segments[0])
+
+
+def test_a_big_build_writes_full_segments_that_stay_as_they_are(
+    database_url: str,
+    tmp_path: Path,
+    core_config: AppConfig,
+    core_embedder: Embedder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A build bigger than FLUSH_POSTINGS writes several full segments; merging is for the
+    small ones (merging full ones wrote them out full again, and again: 29 GB at 1M)."""
+    monkeypatch.setattr(pg_postings, "FLUSH_POSTINGS", 200)
+    monkeypatch.setattr(pg_postings, "MERGE_FACTOR", 2)
+    corpus = tmp_path / "corpus"
+    shutil.copytree(SHIPPED_CORPUS, corpus)
+    index = core_config.index.model_copy(update={"path": tmp_path / "index"})
+    store = StoreUnderTest(
+        corpus, PgStore(index, core_config.passages, DatabaseConfig(url=database_url)),
+        core_config, core_embedder,
+    )  # fmt: skip
+    store.build()
+    segments = assert_postings_rank_as_bm25s(store, core_embedder)
+    with store.store.connections.connection() as connection:  # type: ignore[attr-defined]
+        sizes = [row[0] for row in connection.execute(
+            "SELECT postings FROM index_segments ORDER BY id").fetchall()]  # fmt: skip
+    assert segments > 3 and all(size >= 200 for size in sizes[:-1])
+    (corpus / "extra.md").write_text("---\ntitle: Extra\n---\nA small extra note.\n", "utf-8")
+    store.build()
+    assert assert_postings_rank_as_bm25s(store, core_embedder) == segments + 1
+    close_pools()
