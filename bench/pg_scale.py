@@ -311,8 +311,8 @@ def answers(config: AppConfig, questions: list[str], ef_search: int, passages: i
         found += service.answer(question).found
         seconds.append(time.perf_counter() - started)
     p50, p95 = percentiles(seconds)
-    # PgIndex._tune: ef_search is raised to 4 × the candidates a list asks for, at most 1000.
-    used = min(1000, max(ef_search, 4 * config.retrieval.candidates))
+    # PgIndex._tune: ef_search is at least the candidates a list asks for, at most 1000.
+    used = min(1000, max(ef_search, config.retrieval.candidates))  # as PgIndex._tune
     kind = choose_index_type(index, passages)
     return {"hnsw_ef_search": ef_search, "passage search": f"{kind}" + (
             f" (ef_search {used})" if kind == "hnsw" else ""), "questions": len(questions),
@@ -425,8 +425,8 @@ def main() -> None:
     enough = [int(r["search"].split()[-1]) for r in search[:-1] if r["recall@10"] >= 0.95]
     shipped = config.index.hnsw_ef_search
     rows = [answers(config, texts, shipped, passages)]
-    if enough and max(enough[0], 4 * config.retrieval.candidates) != max(
-        shipped, 4 * config.retrieval.candidates
+    if enough and max(enough[0], config.retrieval.candidates) != max(
+        shipped, config.retrieval.candidates
     ):
         rows.append(answers(config, texts, enough[0], passages))
     table("CitebotService.answer, one question after another (SciFact claims)", rows)

@@ -316,13 +316,18 @@ class PgSendPacer:
         self._per_second, self._group_per_minute = per_second, group_per_minute
 
     async def slot(self, chat_id: int | str) -> float:
+        now, at = await self.reserve(chat_id)
+        return max(0.0, at - now)
+
+    async def reserve(self, chat_id: int | str) -> tuple[float, float]:
+        """The database's clock now, and the moment reserved for a message to this chat."""
         if isinstance(chat_id, str):  # "@channelname"
             group: int | None = int.from_bytes(chat_id.encode()[:7], "big")
         else:
             group = chat_id if chat_id < 0 else None
         return await self._database.call(lambda c: self._reserve(c, group))
 
-    def _reserve(self, connection: psycopg.Connection, group: int | None) -> float:
+    def _reserve(self, connection: psycopg.Connection, group: int | None) -> tuple[float, float]:
         with connection.transaction():
             row = connection.execute("SELECT extract(epoch FROM now())::float8").fetchone()
             now = float(row[0])  # type: ignore[index]
@@ -337,7 +342,7 @@ class PgSendPacer:
                 at = self._take(connection, ("send", 0), now, first, self._per_second, 1.0)
                 times, _ = reserve_slot(window, now, at, self._group_per_minute, MINUTE)
                 self._store(connection, ("send-group", group), times)
-        return max(0.0, at - now)
+        return now, at
 
     def _take(
         self,

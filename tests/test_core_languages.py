@@ -128,9 +128,7 @@ def test_an_index_built_with_another_multilingual_setting_is_refused(
     english_only = CitebotService(
         core_config.corpus.model_copy(update={"path": SHIPPED_CORPUS}),
         core_config.passages,
-        core_config.index.model_copy(
-            update={"path": core_index_dir, "multilingual_model": "none"}
-        ),
+        core_config.index.model_copy(update={"path": core_index_dir, "multilingual_model": "none"}),
         core_config.retrieval,
         core_config.answer,
     )

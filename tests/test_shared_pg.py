@@ -18,6 +18,7 @@ from bot.config import AppConfig, TelegramConfig
 from bot.ratelimit import Verdict
 from bot.shared_pg import (
     REINDEX_LOCK_KEY,
+    PgSendPacer,
     migrate_bot_schema,
     next_window,
     pg_shared_state,
@@ -210,19 +211,22 @@ async def test_replicas_keep_telegrams_flood_limits_together(database_url: str) 
     )
     replicas = [pg_shared_state(config) for _ in range(3)]
     pacers = [r.send_pacer for r in replicas]
-    assert all(p is not None for p in pacers)
+    assert all(isinstance(p, PgSendPacer) for p in pacers)
     try:
         private = await asyncio.gather(
-            *(pacers[n % 3].slot(1000 + n) for n in range(30))  # type: ignore[union-attr]
+            *(pacers[n % 3].reserve(1000 + n) for n in range(30))  # type: ignore[union-attr]
         )
-        group = await asyncio.gather(*(pacers[n % 3].slot(-42) for n in range(9)))  # type: ignore[union-attr]
+        group = await asyncio.gather(*(pacers[n % 3].reserve(-42) for n in range(9)))  # type: ignore[union-attr]
+        assert 0.0 <= await pacers[0].slot(1) <= 3.0  # type: ignore[union-attr]
     finally:
         close_pools()
-    # Asked within a moment of each other: each wait is its moment, give or take that moment.
-    assert_paced(sorted(private), limit=10, period=1.0)
-    assert sorted(private)[-1] >= 1.9
-    assert_paced(sorted(group), limit=3, period=60.0)
-    assert sorted(group)[-1] >= 119.0
+    # The moments reserved, on the database's clock: a group's also count for the bot.
+    moments = sorted(at for _, at in private + group)
+    assert_paced(moments, limit=10, period=1.0, slack=1e-6)
+    assert_paced(sorted(at for _, at in group), limit=3, period=60.0, slack=1e-6)
+    first = min(now for now, _ in private)
+    assert max(at for _, at in private) - first >= 2.0 - 1e-6  # 30 at 10 a second
+    assert max(at for _, at in group) - first >= 120.0 - 1e-6  # the 7th to 9th, 2 minutes on
 
 
 def assert_paced(moments: list[float], limit: int, period: float, slack: float = 0.25) -> None:
