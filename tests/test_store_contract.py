@@ -226,11 +226,7 @@ def test_a_question_asked_during_a_build_is_answered_from_the_previous_state(
 ) -> None:
     corpus = tmp_path / "corpus"
     write_news(corpus)
-    index = core_config.index.model_copy(update={"path": tmp_path / "index"})
-    store = StoreUnderTest(
-        corpus, PgStore(index, core_config.passages, DatabaseConfig(url=database_url)),
-        core_config, core_embedder,
-    )  # fmt: skip
+    store = in_database(corpus, tmp_path / "index", database_url, core_config, core_embedder)
     store.build()
     serving = store.store.open()
     assert isinstance(serving, PgIndex)
@@ -300,11 +296,7 @@ def test_postings_segments_merge_and_drop_removed_passages(
     monkeypatch.setattr(pg_postings, "COMPACT_FRACTION", 0.3)
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    index = core_config.index.model_copy(update={"path": tmp_path / "index"})
-    store = StoreUnderTest(
-        corpus, PgStore(index, core_config.passages, DatabaseConfig(url=database_url)),
-        core_config, core_embedder,
-    )  # fmt: skip
+    store = in_database(corpus, tmp_path / "index", database_url, core_config, core_embedder)
     files = sorted(SHIPPED_CORPUS.iterdir())
     segments_seen = []
     for source in files:
@@ -324,6 +316,16 @@ def test_postings_segments_merge_and_drop_removed_passages(
         assert connection.execute("SELECT count(*) FROM index_dead").fetchone() == (0,)
     assert assert_postings_rank_as_bm25s(store, core_embedder) == 1
     close_pools()
+
+
+def in_database(
+    corpus: Path, index_path: Path, url: str, config: AppConfig, embedder: Embedder
+) -> StoreUnderTest:
+    """A corpus folder indexed into the database at `url`."""
+    index = config.index.model_copy(update={"path": index_path})
+    return StoreUnderTest(
+        corpus, PgStore(index, config.passages, DatabaseConfig(url=url)), config, embedder
+    )
 
 
 def assert_postings_rank_as_bm25s(store: StoreUnderTest, embedder: Embedder) -> int:
@@ -362,11 +364,7 @@ def test_a_big_build_writes_full_segments_that_stay_as_they_are(
     monkeypatch.setattr(pg_postings, "MERGE_FACTOR", 2)
     corpus = tmp_path / "corpus"
     shutil.copytree(SHIPPED_CORPUS, corpus)
-    index = core_config.index.model_copy(update={"path": tmp_path / "index"})
-    store = StoreUnderTest(
-        corpus, PgStore(index, core_config.passages, DatabaseConfig(url=database_url)),
-        core_config, core_embedder,
-    )  # fmt: skip
+    store = in_database(corpus, tmp_path / "index", database_url, core_config, core_embedder)
     store.build()
     segments = assert_postings_rank_as_bm25s(store, core_embedder)
     with store.store.connections.connection() as connection:  # type: ignore[attr-defined]
