@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ from index.fusion import Ranking, language_aware_fusion
 from index.languages import Script
 from index.models import Hit, SourceInfo
 from index.pg_articles import PgArticles
-from index.pg_postings import DeadCheck, bm25_top, read_postings
+from index.pg_postings import bm25_top, dead_among, read_postings
 from index.pg_schema import Connections
 from index.pg_state import PgState
 from index.retriever import Query
@@ -207,7 +208,7 @@ class PgIndex:
         weighted = [(found[term], self._idf_of(connection, term)) for term in known
                     if term in found]  # fmt: skip
         avgdl = self.state.total_length / self.state.passage_count or 1.0
-        return bm25_top(weighted, BM25_K1, BM25_B, avgdl, k, DeadCheck(connection))
+        return bm25_top(weighted, BM25_K1, BM25_B, avgdl, k, partial(dead_among, connection))
 
     def _scripts(self, connection: psycopg.Connection, rows: list[int]) -> np.ndarray:
         found: dict[int, int] = dict(

@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import groupby
+from operator import itemgetter
 
 import numpy as np
 import psycopg
@@ -43,16 +45,9 @@ def _pack_postings(connection: psycopg.Connection) -> None:
         cursor.execute(
             "SELECT term, passage_id, tf, length FROM index_terms ORDER BY term, passage_id"
         )
-        term = ""
-        rows: list[tuple[int, int, int]] = []
-        for row in cursor:
-            if row[0] != term and rows:
-                writer.add_postings(term, Postings(*np.asarray(rows, dtype=np.int64).T))
-                rows = []
-            term = row[0]
-            rows.append(row[1:])
-        if rows:
-            writer.add_postings(term, Postings(*np.asarray(rows, dtype=np.int64).T))
+        for term, group in groupby(cursor, key=itemgetter(0)):
+            columns = np.asarray([row[1:] for row in group], dtype=np.int64).T
+            writer.add_postings(term, Postings(*columns))
     writer.flush()
     connection.execute("DROP TABLE index_terms")
 

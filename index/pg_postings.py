@@ -11,8 +11,8 @@ several, of FLUSH_POSTINGS each); a file's removal leaves its postings in place 
 passage ids in `index_dead`, which search skips. Smaller segments of a similar size (the same
 power of ten of postings) are merged once there are more than MERGE_FACTOR of them, dropping
 the dead postings they hold; when dead passages pass COMPACT_FRACTION of the live ones, every
-segment is merged. So a build's postings work stays in
-proportion to its change, amortised, and a search reads few rows per term.
+segment is merged. So a build's postings work stays in proportion to its change, amortised,
+and a search reads few rows per term.
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ from __future__ import annotations
 import math
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
 
 import numpy as np
 import psycopg
@@ -60,15 +62,21 @@ class Postings:
     lengths: np.ndarray
 
     @classmethod
+    def decode(cls, ids: bytes, tfs: bytes, lengths: bytes) -> Postings:
+        """A row's packed arrays, read in place (read-only views of the bytes)."""
+        return cls(np.frombuffer(ids, dtype=_IDS), np.frombuffer(tfs, dtype=_COUNTS),
+                   np.frombuffer(lengths, dtype=_COUNTS))  # fmt: skip
+
+    @classmethod
     def concatenate(cls, parts: Sequence[Postings]) -> Postings:
         return cls(*(np.concatenate([getattr(p, name) for p in parts])
                      for name in ("ids", "tfs", "lengths")))  # fmt: skip
 
-    def without(self, dead: np.ndarray) -> Postings:
-        if not len(dead):
-            return self
-        keep = ~np.isin(self.ids, dead)
-        return Postings(self.ids[keep], self.tfs[keep], self.lengths[keep])
+    def split(self, dead: np.ndarray) -> tuple[Postings, np.ndarray]:
+        """These postings without the dead passages', and the dead passage ids they held."""
+        gone = np.isin(self.ids, dead)
+        kept = Postings(self.ids[~gone], self.tfs[~gone], self.lengths[~gone])
+        return kept, self.ids[gone]
 
 
 class SegmentWriter:
@@ -80,14 +88,18 @@ class SegmentWriter:
         self._passages = self._postings = 0
         self._merged: set[int] = set()  # passages that came through add_postings
 
+    def _columns(self, term: str) -> tuple[array, array, array]:
+        columns = self._terms.get(term)
+        if columns is None:
+            columns = self._terms[term] = (array("q"), array("i"), array("i"))
+        return columns
+
     def add(self, passage_id: int, terms: Iterable[str]) -> Counter[str]:
         """One passage's terms (with repeats); returns its term frequencies."""
         counts = Counter(terms)
         length = sum(counts.values())
         for term, tf in counts.items():
-            columns = self._terms.get(term)
-            if columns is None:
-                columns = self._terms[term] = (array("q"), array("i"), array("i"))
+            columns = self._columns(term)
             columns[0].append(passage_id)
             columns[1].append(tf)
             columns[2].append(length)
@@ -98,9 +110,7 @@ class SegmentWriter:
         return counts
 
     def add_postings(self, term: str, postings: Postings) -> None:
-        columns = self._terms.get(term)
-        if columns is None:
-            columns = self._terms[term] = (array("q"), array("i"), array("i"))
+        columns = self._columns(term)
         columns[0].frombytes(postings.ids.astype(_IDS).tobytes())
         columns[1].frombytes(postings.tfs.astype(_COUNTS).tobytes())
         columns[2].frombytes(postings.lengths.astype(_COUNTS).tobytes())
@@ -149,10 +159,7 @@ def read_postings(connection: psycopg.Connection, terms: Sequence[str]) -> dict[
             (list(terms),),
         )
         for term, ids, tfs, lengths in cursor:
-            parts.setdefault(term, []).append(Postings(
-                np.frombuffer(ids, dtype=_IDS), np.frombuffer(tfs, dtype=_COUNTS),
-                np.frombuffer(lengths, dtype=_COUNTS),
-            ))  # fmt: skip
+            parts.setdefault(term, []).append(Postings.decode(ids, tfs, lengths))
     return {term: Postings.concatenate(found) for term, found in parts.items()}
 
 
@@ -162,7 +169,7 @@ def bm25_top(
     b: float,
     avgdl: float,
     k: int,
-    dead_of: DeadCheck,
+    dead_of: Callable[[list[int]], set[int]],
 ) -> list[tuple[int, float]]:
     """The k best passages by BM25 over these (postings, idf) pairs: each term's score rounded
     to float4 (as bm25s stores it) and summed in float4, best first, ties by passage id; dead
@@ -204,26 +211,16 @@ def _best(found: np.ndarray, totals: np.ndarray, n: int) -> np.ndarray:
     return found[order][:n]
 
 
-class DeadCheck:
-    """Which of some passage ids were removed but still have postings."""
-
-    def __init__(self, connection: psycopg.Connection) -> None:
-        self._connection = connection
-
-    def __call__(self, ids: list[int]) -> set[int]:
-        rows = self._connection.execute(
-            "SELECT id FROM index_dead WHERE id = ANY(%s)", (ids,)
-        ).fetchall()
-        return {int(row[0]) for row in rows}
+def dead_among(connection: psycopg.Connection, ids: list[int]) -> set[int]:
+    """Which of these passage ids were removed but still have postings."""
+    rows = connection.execute("SELECT id FROM index_dead WHERE id = ANY(%s)", (ids,)).fetchall()
+    return {int(row[0]) for row in rows}
 
 
-def mark_dead(connection: psycopg.Connection, relpaths: list[str]) -> None:
-    """These files' passages go: search skips their postings until a merge drops them."""
+def mark_dead(connection: psycopg.Connection, ids: list[int]) -> None:
+    """These passages go: search skips their postings until a merge drops them."""
     connection.execute(
-        "INSERT INTO index_dead (id) SELECT p.id FROM index_passages p"
-        " JOIN index_articles a ON a.id = p.article_id WHERE a.relpath = ANY(%s)"
-        " ON CONFLICT DO NOTHING",
-        (relpaths,),
+        "INSERT INTO index_dead (id) SELECT unnest(%s::bigint[]) ON CONFLICT DO NOTHING", (ids,)
     )
 
 
@@ -275,19 +272,12 @@ def merge(connection: psycopg.Connection, segments: list[int]) -> None:
             " ORDER BY term, segment",
             (segments,),
         )
-        parts: list[Postings] = []
-        current = ""
-        for term, ids, tfs, lengths in cursor:
-            if term != current and parts:
-                dropped.update(_merged_term(writer, current, parts, dead))
-                parts = []
-            current = term
-            parts.append(Postings(
-                np.frombuffer(ids, dtype=_IDS).copy(), np.frombuffer(tfs, dtype=_COUNTS).copy(),
-                np.frombuffer(lengths, dtype=_COUNTS).copy(),
-            ))  # fmt: skip
-        if parts:
-            dropped.update(_merged_term(writer, current, parts, dead))
+        for term, group in groupby(cursor, key=itemgetter(0)):
+            parts = [Postings.decode(*row[1:]) for row in group]
+            postings, gone = Postings.concatenate(parts).split(dead)
+            dropped.update(gone.tolist())
+            if len(postings.ids):
+                writer.add_postings(term, postings)
     connection.execute("DELETE FROM index_segments WHERE id = ANY(%s)", (segments,))
     writer.flush()
     # A passage lives in one segment: the dead these segments held are gone for good (and
@@ -296,15 +286,3 @@ def merge(connection: psycopg.Connection, segments: list[int]) -> None:
         connection.execute("DELETE FROM index_dead")
     elif dropped:
         connection.execute("DELETE FROM index_dead WHERE id = ANY(%s)", (sorted(dropped),))
-
-
-def _merged_term(
-    writer: SegmentWriter, term: str, parts: list[Postings], dead: np.ndarray
-) -> list[int]:
-    """Writes a term's merged postings; returns the dead passage ids it dropped."""
-    postings = Postings.concatenate(parts)
-    dropped = postings.ids[np.isin(postings.ids, dead)].tolist() if len(dead) else []
-    postings = postings.without(dead)
-    if len(postings.ids):
-        writer.add_postings(term, postings)
-    return dropped

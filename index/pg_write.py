@@ -100,12 +100,10 @@ def write_publication(
             postings.clear(connection)
             passages = length = 0
         elif publication.removed:
-            gone_passages, gone_length, gone_terms = _removed_totals(
-                connection, publication.removed
-            )
-            passages, length = passages - gone_passages, length - gone_length
+            gone, gone_length, gone_terms = _removed_passages(connection, publication.removed)
+            passages, length = passages - len(gone), length - gone_length
             frequencies.subtract(gone_terms)
-            postings.mark_dead(connection, publication.removed)
+            postings.mark_dead(connection, gone)
             connection.execute(
                 "DELETE FROM index_sources WHERE relpath = ANY(%s)", (publication.removed,)
             )
@@ -179,20 +177,20 @@ def _drop_vector_indexes(connection: psycopg.Connection) -> list[str]:
     return [definition for _, definition in rows]
 
 
-def _removed_totals(
+def _removed_passages(
     connection: psycopg.Connection, relpaths: list[str]
-) -> tuple[int, int, Counter[str]]:
-    """The passages, BM25 length and document frequencies these files' rows hold: their terms
-    tokenized again from the text they were made from (the index's tokenizer is fixed)."""
+) -> tuple[list[int], int, Counter[str]]:
+    """The passages these files' rows hold (ids), their BM25 length and document frequencies:
+    their terms tokenized again from the text they were made from (the tokenizer is fixed)."""
     rows = connection.execute(
-        "SELECT a.title, p.text, p.length FROM index_passages p"
+        "SELECT p.id, a.title, p.text, p.length FROM index_passages p"
         " JOIN index_articles a ON a.id = p.article_id WHERE a.relpath = ANY(%s)",
         (relpaths,),
     ).fetchall()
     frequencies: Counter[str] = Counter()
-    for terms in tokenize([embedding_text(title, text) for title, text, _ in rows]):
+    for terms in tokenize([embedding_text(title, text) for _, title, text, _ in rows]):
         frequencies.update(set(terms))
-    return len(rows), sum(int(length) for _, _, length in rows), frequencies
+    return [int(row[0]) for row in rows], sum(int(row[3]) for row in rows), frequencies
 
 
 def _rename(connection: psycopg.Connection, renames: dict[int, tuple[str, str | None]]) -> None:
