@@ -42,6 +42,16 @@ MAX_HANDLING_SECONDS = 600.0
 # The key of the advisory lock a reindex holds (any fixed 64-bit number of ours).
 REINDEX_LOCK_KEY = 0x63697465_62_6F74  # "citebot"
 
+# Schema version 2 (also the step from 1).
+_PENDING_UPLOADS = """
+CREATE TABLE bot_pending_uploads (
+    chat_id bigint PRIMARY KEY,
+    token bigint NOT NULL,
+    file_name text NOT NULL,
+    data bytea NOT NULL,
+    held_at timestamptz NOT NULL DEFAULT now()
+);
+"""
 _TABLES = """
 CREATE TABLE bot_updates (
     update_id bigint PRIMARY KEY,
@@ -68,13 +78,6 @@ CREATE TABLE bot_answers (
     doc_id text NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE TABLE bot_pending_uploads (
-    chat_id bigint PRIMARY KEY,
-    token bigint NOT NULL,
-    file_name text NOT NULL,
-    data bytea NOT NULL,
-    held_at timestamptz NOT NULL DEFAULT now()
-);
 CREATE TABLE bot_votes (
     answer_id bigint NOT NULL REFERENCES bot_answers (id) ON DELETE CASCADE,
     user_id bigint NOT NULL,
@@ -86,13 +89,12 @@ CREATE TABLE bot_votes (
 
 
 def create_tables(connection: psycopg.Connection) -> None:
-    connection.execute(_TABLES)
+    connection.execute(_TABLES + _PENDING_UPLOADS)
 
 
 def _add_pending_uploads(connection: psycopg.Connection) -> None:
     """Version 1 -> 2: uploads waiting for "Replace it" move from each replica's memory here."""
-    table = _TABLES[_TABLES.index("CREATE TABLE bot_pending_uploads") :]
-    connection.execute(table[: table.index(");") + 2])  # type: ignore[arg-type]
+    connection.execute(_PENDING_UPLOADS)
 
 
 MIGRATIONS: dict[int, Callable[[psycopg.Connection], None]] = {1: _add_pending_uploads}
@@ -272,26 +274,38 @@ class PgRateLimit:
     def _take(self, connection: psycopg.Connection, subject: int) -> Verdict:
         key = (self._scope, subject)
         with connection.transaction():
-            connection.execute(
-                "INSERT INTO bot_rate_windows (scope, subject) VALUES (%s, %s)"
-                " ON CONFLICT DO NOTHING",
-                key,
-            )
-            row = connection.execute(
-                "SELECT times, notified, extract(epoch FROM now())::float8"
-                " FROM bot_rate_windows WHERE scope = %s AND subject = %s FOR UPDATE",
-                key,
-            ).fetchone()
-            assert row is not None
-            times, notified, verdict = next_window(
-                list(row[0]), bool(row[1]), float(row[2]), self._limit, self._period
-            )
-            connection.execute(
-                "UPDATE bot_rate_windows SET times = %s, notified = %s, seen_at = now()"
-                " WHERE scope = %s AND subject = %s",
-                (times, notified, *key),
-            )
+            times, notified, now = _locked_window(connection, key)
+            times, notified, verdict = next_window(times, notified, now, self._limit, self._period)
+            _store_window(connection, key, times, notified)
         return verdict
+
+
+def _locked_window(
+    connection: psycopg.Connection, key: tuple[str, int]
+) -> tuple[list[float], bool, float]:
+    """A window of `bot_rate_windows` (made if new), its row locked until the transaction ends:
+    its times, its notice flag, and the database's clock now."""
+    connection.execute(
+        "INSERT INTO bot_rate_windows (scope, subject) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+        key,
+    )
+    row = connection.execute(
+        "SELECT times, notified, extract(epoch FROM now())::float8"
+        " FROM bot_rate_windows WHERE scope = %s AND subject = %s FOR UPDATE",
+        key,
+    ).fetchone()
+    assert row is not None
+    return list(row[0]), bool(row[1]), float(row[2])
+
+
+def _store_window(
+    connection: psycopg.Connection, key: tuple[str, int], times: list[float], notified: bool
+) -> None:
+    connection.execute(
+        "UPDATE bot_rate_windows SET times = %s, notified = %s, seen_at = now()"
+        " WHERE scope = %s AND subject = %s",
+        (times, notified, *key),
+    )
 
 
 def reserve_slot(
@@ -328,56 +342,24 @@ class PgSendPacer:
         return await self._database.call(lambda c: self._reserve(c, group))
 
     def _reserve(self, connection: psycopg.Connection, group: int | None) -> tuple[float, float]:
+        bot = ("send", 0)
         with connection.transaction():
-            row = connection.execute("SELECT extract(epoch FROM now())::float8").fetchone()
-            now = float(row[0])  # type: ignore[index]
-            at = now
             if group is None:
-                at = self._take(connection, ("send", 0), now, now, self._per_second, 1.0)
-            else:
-                # The group's first free moment, then the bot's from there; the group's window
-                # records the moment the message will really go.
-                window = self._window(connection, ("send-group", group))
-                _, first = reserve_slot(window, now, now, self._group_per_minute, MINUTE)
-                at = self._take(connection, ("send", 0), now, first, self._per_second, 1.0)
-                times, _ = reserve_slot(window, now, at, self._group_per_minute, MINUTE)
-                self._store(connection, ("send-group", group), times)
+                times, _, now = _locked_window(connection, bot)
+                times, at = reserve_slot(times, now, now, self._per_second, 1.0)
+                _store_window(connection, bot, times, False)
+                return now, at
+            # The group's first free moment, then the bot's from there; the group's window
+            # records the moment the message will really go.
+            key = ("send-group", group)
+            window, _, now = _locked_window(connection, key)
+            _, first = reserve_slot(window, now, now, self._group_per_minute, MINUTE)
+            times, _, _ = _locked_window(connection, bot)
+            times, at = reserve_slot(times, now, first, self._per_second, 1.0)
+            _store_window(connection, bot, times, False)
+            window, _ = reserve_slot(window, now, at, self._group_per_minute, MINUTE)
+            _store_window(connection, key, window, False)
         return now, at
-
-    def _take(
-        self,
-        connection: psycopg.Connection,
-        key: tuple[str, int],
-        now: float,
-        earliest: float,
-        limit: int,
-        period: float,
-    ) -> float:
-        times, at = reserve_slot(self._window(connection, key), now, earliest, limit, period)
-        self._store(connection, key, times)
-        return at
-
-    def _window(self, connection: psycopg.Connection, key: tuple[str, int]) -> list[float]:
-        """The window's times, its row locked until the transaction ends."""
-        connection.execute(
-            "INSERT INTO bot_rate_windows (scope, subject) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-            key,
-        )
-        row = connection.execute(
-            "SELECT times FROM bot_rate_windows WHERE scope = %s AND subject = %s FOR UPDATE",
-            key,
-        ).fetchone()
-        assert row is not None
-        return list(row[0])
-
-    def _store(
-        self, connection: psycopg.Connection, key: tuple[str, int], times: list[float]
-    ) -> None:
-        connection.execute(
-            "UPDATE bot_rate_windows SET times = %s, seen_at = now()"
-            " WHERE scope = %s AND subject = %s",
-            (times, *key),
-        )
 
 
 class PgReindexGuard:
