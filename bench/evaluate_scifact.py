@@ -222,17 +222,12 @@ def cli_rankings(
 def database_copy(index_config: IndexConfig, server_url: str, name: str) -> str:
     """A fresh database on that server holding a copy of the published local build (the code of
     `citebot migrate --to-database`: nothing embedded again); returns its URL."""
-    import psycopg
-
+    from bench.pg_store_figures import fresh_database
     from index.config import DatabaseConfig
     from index.database import close_pools
     from index.pg_migrate import copy_local_index
 
-    base, _, _ = server_url.rpartition("/")
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = f"{base}/{name}"
+    url = fresh_database(server_url, name)
     local = LoadedIndex.open_current(index_config, verify_checksums=False)
     copy_local_index(local, index_config, DatabaseConfig(url=url))
     close_pools()

@@ -88,13 +88,16 @@ def base_index(corpus: Path, passages: int) -> Path:
     return root
 
 
-def new_articles(folder: Path, count: int) -> None:
+def new_articles(
+    folder: Path, count: int, prefix: str = "new", seed: int = 99, unique: str | None = UNIQUE
+) -> None:
+    """`count` generated articles named <prefix>-NN.md; the first also says `unique`."""
     titles, runs = sentence_pool()
-    stream = generate_articles(99, titles, runs)
+    stream = generate_articles(seed, titles, runs)
     for number in range(count):
         record = next(stream)
-        text = record["text"] + (f"\n\n{UNIQUE}" if number == 0 else "")
-        (folder / f"new-{number:02d}.md").write_text(
+        text = record["text"] + (f"\n\n{unique}" if number == 0 and unique else "")
+        (folder / f"{prefix}-{number:02d}.md").write_text(
             # JSON strings are YAML: a title with a colon stays one title.
             f"---\ntitle: {json.dumps(record['title'])}\ndate: {record['date']}\n---\n{text}\n",
             encoding="utf-8",
@@ -158,14 +161,7 @@ def in_process(count: int) -> None:
     embedder = Embedder(config)
     embedder.embed_query("warm up")
     model_seconds = time.perf_counter() - started
-    titles, runs = sentence_pool()
-    stream = generate_articles(123, titles, runs)
-    for number in range(count):
-        record = next(stream)
-        (work / "corpus" / f"more-{number:02d}.md").write_text(
-            f"---\ntitle: {json.dumps(record['title'])}\n---\n{record['text']}\n",
-            encoding="utf-8",
-        )
+    new_articles(work / "corpus", count, prefix="more", seed=123, unique=None)
     profile = cProfile.Profile()
     started = time.perf_counter()
     profile.enable()
@@ -215,14 +211,7 @@ def serving(count: int) -> None:
     run = secrets.randbelow(9000) + 1000  # a name no earlier run used: each run adds its own
     unique = f"The Kvarn{run} ferry carried 6,318 cyclists across the bay on its first weekend."
     question = f"How many cyclists did the Kvarn{run} ferry carry?"
-    titles, runs = sentence_pool()
-    stream = generate_articles(321, titles, runs)
-    for number in range(count):
-        record = next(stream)
-        text = record["text"] + (f"\n\n{unique}" if number == 0 else "")
-        (work / "corpus" / f"serve-{run}-{number:02d}.md").write_text(
-            f"---\ntitle: {json.dumps(record['title'])}\n---\n{text}\n", encoding="utf-8"
-        )
+    new_articles(work / "corpus", count, prefix=f"serve-{run}", seed=321, unique=unique)
     env = citebot_env(work)
     citebot = str(Path(sys.executable).with_name("citebot"))
     started = time.perf_counter()
