@@ -30,6 +30,7 @@ from tests.replica_harness import (
 )
 from tests.serve_harness import BotHome, build, replies_to, run_citebot, write_news
 from tests.tcp_proxy import TcpProxy
+from tests.test_bot_buttons import buttons
 
 pytestmark = pytest.mark.slow
 
@@ -196,14 +197,13 @@ async def test_a_button_works_whichever_replica_the_press_reaches(
     await emu.wait_until(lambda: bool(bot.lb.handled_by(question)))  # acknowledged after
     assert bot.lb.handled_by(question) == [0]
     assert answer.reply_markup is not None
-    buttons = {b["text"]: b["callback_data"] for row in answer.reply_markup["inline_keyboard"]
-               for b in row}  # fmt: skip
+    labels = buttons(answer)
     bot.lb.pin(user, 1)
-    emu.press_button(user, answer.message_id, user, buttons["Article"])
+    emu.press_button(user, answer.message_id, user, labels["Article"])
     page = await emu.wait_for_reply(user, after=answer.message_id, timeout=30)
     assert "Harbour lighthouse reopens after restoration" in page.text
     bot.lb.pin(user, 2)
-    vote = emu.press_button(user, answer.message_id, user, buttons["👍"])
+    vote = emu.press_button(user, answer.message_id, user, labels["👍"])
     await emu.wait_until(lambda: vote in emu.callback_answers, timeout=30)
     assert emu.callback_answers[vote].get("text") == "Thanks for the feedback!"
 
@@ -228,11 +228,10 @@ async def test_an_upload_held_on_one_replica_is_answered_on_another(
     question = await emu.wait_for_reply(ADMIN_ID, after=upload, timeout=30)
     assert "chess-final.md is already in the corpus" in question.text
     assert question.reply_markup is not None
-    buttons = {b["text"]: b["callback_data"] for row in question.reply_markup["inline_keyboard"]
-               for b in row}  # fmt: skip
+    labels = buttons(question)
     bot.lb.pin(ADMIN_ID, 2)
     try:
-        emu.press_button(ADMIN_ID, question.message_id, ADMIN_ID, buttons["Keep the old one"])
+        emu.press_button(ADMIN_ID, question.message_id, ADMIN_ID, labels["Keep the old one"])
         await emu.wait_until(
             lambda: any(
                 e.message_id == question.message_id
